@@ -1,0 +1,3 @@
+"""Relevo: a self-hostable, real-time, privacy-first personalization engine."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Adapters: implementations of the storage ports (``relevo.ports``) on real storage engines."""

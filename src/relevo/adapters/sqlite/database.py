@@ -1,0 +1,75 @@
+"""One SQLite file: a connection with the right pragmas, its migrations, and transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+Synchronous = Literal["full", "normal"]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_datetime(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+class Database:
+    """A SQLite file shared by the threads of one process.
+
+    One connection, guarded by a lock; writes run in ``BEGIN IMMEDIATE`` transactions so that
+    several processes on the same file serialize their writers instead of failing mid-way.
+    ``synchronous=full`` makes every commit durable against power loss; ``normal`` only against
+    a crash of the process (WAL mode), and is faster.
+    """
+
+    def __init__(self, path: Path, migrations: Sequence[str], synchronous: Synchronous) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.lock = threading.RLock()
+        self.connection = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=30.0
+        )
+        self.connection.execute("PRAGMA journal_mode=WAL")
+        self.connection.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        self.connection.execute("PRAGMA foreign_keys=ON")
+        # A 64 MiB page cache keeps the event-id index in memory as the log grows.
+        self.connection.execute("PRAGMA cache_size=-65536")
+        self._migrate(migrations)
+
+    def _migrate(self, migrations: Sequence[str]) -> None:
+        with self.transaction() as connection:
+            (version,) = connection.execute("PRAGMA user_version").fetchone()
+            for number, script in enumerate(migrations[version:], start=version + 1):
+                for statement in filter(str.strip, script.split(";")):
+                    connection.execute(statement)
+                connection.execute(f"PRAGMA user_version={number}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.lock:
+            self.connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.connection
+            except BaseException:
+                self.connection.execute("ROLLBACK")
+                raise
+            self.connection.execute("COMMIT")
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        with self.lock:
+            yield self.connection
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits to this file."""
+        with self.lock:
+            return self.connection.execute("PRAGMA data_version").fetchone()[0]
+
+    def close(self) -> None:
+        with self.lock:
+            self.connection.close()

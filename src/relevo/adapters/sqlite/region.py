@@ -1,0 +1,208 @@
+"""One tenant's region partition: event log, quarantine and derived state in one file, so an
+append, its derived state and its quarantined neighbours commit together or not at all."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+
+import msgspec
+
+from relevo.adapters.sqlite.database import Database, to_datetime
+from relevo.domain.derived import DerivedState, RecentItem, StateDelta, merge_recent, micros
+from relevo.domain.events import Event
+from relevo.domain.violations import Violation
+from relevo.ports import LoggedEvent, NewQuarantineRecord, QuarantineRecord
+
+MIGRATIONS = (
+    """
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        occurred_at_us INTEGER NOT NULL,
+        received_at_us INTEGER NOT NULL,
+        person TEXT NOT NULL,
+        item_id TEXT,
+        body BLOB NOT NULL
+    );
+    CREATE TABLE quarantine (
+        quarantine_id INTEGER PRIMARY KEY,
+        received_at_us INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        reasons BLOB NOT NULL
+    );
+    CREATE TABLE type_counts (
+        type TEXT PRIMARY KEY,
+        n INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE item_stats (
+        item_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        last_at_us INTEGER NOT NULL,
+        PRIMARY KEY (item_id, type)
+    ) WITHOUT ROWID;
+    CREATE TABLE recent_items (
+        person TEXT PRIMARY KEY,
+        entries BLOB NOT NULL
+    ) WITHOUT ROWID
+    """,
+)
+
+_encode = msgspec.json.encode
+_event_decoder = msgspec.json.Decoder(Event)
+_recent_decoder = msgspec.json.Decoder(list[RecentItem])
+_reasons_decoder = msgspec.json.Decoder(list[Violation])
+_DERIVED_TABLES = ("type_counts", "item_stats", "recent_items")
+
+
+class SqlitePartitionWriter:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def append(self, events: Sequence[Event], received_at: datetime) -> list[bool]:
+        seen: set[str] = set()
+        ids = [event.event_id for event in events]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            seen.update(
+                row[0]
+                for row in self._db.execute(
+                    f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk
+                )
+            )
+        received = micros(received_at)
+        rows, fresh = [], []
+        for event in events:
+            if event.event_id in seen:
+                fresh.append(False)
+                continue
+            seen.add(event.event_id)
+            fresh.append(True)
+            rows.append(
+                (
+                    event.event_id,
+                    event.type,
+                    micros(event.occurred_at),
+                    received,
+                    event.person_key,
+                    event.item_id,
+                    _encode(event),
+                )
+            )
+        self._db.executemany(
+            "INSERT INTO events (event_id, type, occurred_at_us, received_at_us, person,"
+            " item_id, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        return fresh
+
+    def apply(self, delta: StateDelta, recent_limit: int) -> None:
+        db = self._db
+        db.executemany(
+            "INSERT INTO type_counts VALUES (?, ?)"
+            " ON CONFLICT (type) DO UPDATE SET n = n + excluded.n",
+            delta.type_counts.items(),
+        )
+        db.executemany(
+            "INSERT INTO item_stats VALUES (?, ?, ?, ?) ON CONFLICT (item_id, type) DO UPDATE"
+            " SET n = n + excluded.n, last_at_us = max(last_at_us, excluded.last_at_us)",
+            [(item, kind, s.count, s.last_at_us) for (item, kind), s in delta.item_stats.items()],
+        )
+        if not delta.recent:
+            return
+        people = list(delta.recent)
+        current: dict[str, list[RecentItem]] = {}
+        for start in range(0, len(people), 500):
+            chunk = people[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for person, entries in db.execute(
+                f"SELECT person, entries FROM recent_items WHERE person IN ({marks})", chunk
+            ):
+                current[person] = _recent_decoder.decode(entries)
+        db.executemany(
+            "INSERT OR REPLACE INTO recent_items VALUES (?, ?)",
+            [
+                (person, _encode(merge_recent(current.get(person, ()), new, recent_limit)))
+                for person, new in delta.recent.items()
+            ],
+        )
+
+    def clear_derived(self) -> None:
+        for table in _DERIVED_TABLES:
+            self._db.execute(f"DELETE FROM {table}")
+
+    def quarantine(self, records: Sequence[NewQuarantineRecord], at: datetime) -> None:
+        stamp = micros(at)
+        self._db.executemany(
+            "INSERT INTO quarantine (received_at_us, source, mode, payload, reasons)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(stamp, r.source, r.mode, _encode(r.payload), _encode(r.reasons)) for r in records],
+        )
+
+    def release(self, quarantine_ids: Sequence[int]) -> None:
+        self._db.executemany(
+            "DELETE FROM quarantine WHERE quarantine_id = ?", [(i,) for i in quarantine_ids]
+        )
+
+
+class SqliteRegionPartition:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlitePartitionWriter]:
+        with self._db.transaction() as db:
+            yield SqlitePartitionWriter(db)
+
+    def events(self, after_seq: int = 0, limit: int = 10_000) -> list[LoggedEvent]:
+        with self._db.reading() as db:
+            rows = db.execute(
+                "SELECT seq, received_at_us, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            ).fetchall()
+        return [
+            LoggedEvent(seq, to_datetime(received), _event_decoder.decode(body))
+            for seq, received, body in rows
+        ]
+
+    def count_events(self) -> int:
+        with self._db.reading() as db:
+            return db.execute("SELECT count(*) FROM events").fetchone()[0]
+
+    def quarantined(self, after_id: int = 0, limit: int = 1_000) -> list[QuarantineRecord]:
+        with self._db.reading() as db:
+            rows = db.execute(
+                "SELECT quarantine_id, received_at_us, source, mode, payload, reasons FROM quarantine"
+                " WHERE quarantine_id > ? ORDER BY quarantine_id LIMIT ?",
+                (after_id, limit),
+            ).fetchall()
+        return [
+            QuarantineRecord(
+                qid,
+                to_datetime(received),
+                source,
+                mode,
+                msgspec.json.decode(payload),
+                _reasons_decoder.decode(reasons),
+            )
+            for qid, received, source, mode, payload, reasons in rows
+        ]
+
+    def state(self) -> DerivedState:
+        with self._db.reading() as db:
+            counts = dict(db.execute("SELECT type, n FROM type_counts").fetchall())
+            stats: dict[str, dict[str, tuple[int, int]]] = {}
+            for item, kind, n, last in db.execute("SELECT * FROM item_stats"):
+                stats.setdefault(item, {})[kind] = (n, last)
+            recent = {
+                person: _recent_decoder.decode(entries)
+                for person, entries in db.execute("SELECT person, entries FROM recent_items")
+            }
+        return DerivedState(counts, stats, recent)

@@ -1,0 +1,129 @@
+"""A tenant's catalog, event schemas and people's home regions, in ``tenant.sqlite3``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+import msgspec
+
+from relevo.adapters.sqlite.database import Database
+from relevo.domain.derived import micros
+from relevo.domain.items import Item
+from relevo.domain.schemas import EventSchema
+
+MIGRATIONS = (
+    """
+    CREATE TABLE items (
+        item_id TEXT PRIMARY KEY,
+        body BLOB NOT NULL,
+        updated_at_us INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE event_schemas (
+        type TEXT NOT NULL,
+        version TEXT NOT NULL,
+        body BLOB NOT NULL,
+        created_at_us INTEGER NOT NULL,
+        PRIMARY KEY (type, version)
+    ) WITHOUT ROWID;
+    CREATE TABLE people (
+        person TEXT PRIMARY KEY,
+        home_region TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
+)
+
+_item_decoder = msgspec.json.Decoder(Item)
+_schema_decoder = msgspec.json.Decoder(EventSchema)
+_encode = msgspec.json.encode
+
+
+def _chunks(values: Sequence[str], size: int = 500):
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class SqliteCatalog:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def upsert(self, items: Sequence[Item], at: datetime) -> None:
+        stamp = micros(at)
+        with self._db.transaction() as db:
+            db.executemany(
+                "INSERT INTO items VALUES (?, ?, ?) ON CONFLICT (item_id) DO UPDATE"
+                " SET body = excluded.body, updated_at_us = excluded.updated_at_us",
+                [(item.item_id, _encode(item), stamp) for item in items],
+            )
+
+    def get(self, item_id: str) -> Item | None:
+        with self._db.reading() as db:
+            row = db.execute("SELECT body FROM items WHERE item_id = ?", (item_id,)).fetchone()
+        return None if row is None else _item_decoder.decode(row[0])
+
+    def delete(self, item_id: str) -> bool:
+        with self._db.transaction() as db:
+            return db.execute("DELETE FROM items WHERE item_id = ?", (item_id,)).rowcount == 1
+
+    def page(self, after: str | None, limit: int) -> list[Item]:
+        with self._db.reading() as db:
+            rows = db.execute(
+                "SELECT body FROM items WHERE item_id > ? ORDER BY item_id LIMIT ?",
+                (after or "", limit),
+            ).fetchall()
+        return [_item_decoder.decode(body) for (body,) in rows]
+
+
+class SqliteSchemaRegistry:
+    """Schemas are immutable once added, so the whole registry is cached and re-read only when
+    the file changes (another process registered a version)."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._cache: dict[str, dict[str, EventSchema]] | None = None
+        self._cache_version = -1
+
+    def add(self, schema: EventSchema, at: datetime) -> None:
+        with self._db.transaction() as db:
+            db.execute(
+                "INSERT INTO event_schemas VALUES (?, ?, ?, ?)",
+                (schema.type, schema.version, _encode(schema), micros(at)),
+            )
+        self._cache = None
+
+    def versions(self, type_name: str) -> list[EventSchema]:
+        return list(self.all().get(type_name, {}).values())
+
+    def all(self) -> Mapping[str, Mapping[str, EventSchema]]:
+        version = self._db.data_version()
+        if self._cache is None or version != self._cache_version:
+            with self._db.reading() as db:
+                rows = db.execute("SELECT body FROM event_schemas ORDER BY type").fetchall()
+            cache: dict[str, dict[str, EventSchema]] = {}
+            for (body,) in rows:
+                schema = _schema_decoder.decode(body)
+                cache.setdefault(schema.type, {})[schema.version] = schema
+            self._cache, self._cache_version = cache, version
+        return self._cache
+
+
+class SqlitePeopleDirectory:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def home_regions(self, person_keys: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        with self._db.reading() as db:
+            for chunk in _chunks(list(person_keys)):
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    db.execute(
+                        f"SELECT person, home_region FROM people WHERE person IN ({marks})", chunk
+                    ).fetchall()
+                )
+        return found
+
+    def claim_home_regions(self, homes: Mapping[str, str]) -> dict[str, str]:
+        with self._db.transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO people VALUES (?, ?)", homes.items())
+        return self.home_regions(list(homes))

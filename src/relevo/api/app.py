@@ -1,0 +1,54 @@
+"""The Starlette application: routes, problem handlers, and the engine it serves."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from relevo import __version__
+from relevo.api import events, items, operations, schemas
+from relevo.api.http import json_response
+from relevo.api.openapi import DOCS_HTML, openapi_document
+from relevo.api.problems import EXCEPTION_HANDLERS
+from relevo.bootstrap import Relevo
+
+
+def create_app(relevo: Relevo) -> Starlette:
+    document = openapi_document(__version__)
+
+    async def openapi(request: Request) -> Response:
+        return json_response(document)
+
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(DOCS_HTML)
+
+    app = Starlette(
+        routes=[
+            Route("/v1/events", events.post_events, methods=["POST"]),
+            Route("/v1/items", items.post_items, methods=["POST"]),
+            Route("/v1/items", items.list_items, methods=["GET"]),
+            Route("/v1/items/{item_id}", items.put_item, methods=["PUT"]),
+            Route("/v1/items/{item_id}", items.get_item, methods=["GET"]),
+            Route("/v1/items/{item_id}", items.delete_item, methods=["DELETE"]),
+            Route("/v1/schemas", schemas.post_schema, methods=["POST"]),
+            Route("/v1/schemas", schemas.list_schemas, methods=["GET"]),
+            Route("/v1/schemas/{type}/{version}", schemas.get_schema, methods=["GET"]),
+            Route("/v1/quarantine", operations.list_quarantine, methods=["GET"]),
+            Route("/healthz", operations.healthz, methods=["GET"]),
+            Route("/readyz", operations.readyz, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
+            Route("/docs", docs, methods=["GET"]),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+    )
+    app.state.relevo = relevo
+    return app
+
+
+def from_environment() -> Starlette:
+    """The app over the engine configured by the environment (uvicorn's factory)."""
+    from relevo.bootstrap import build
+
+    return create_app(build())

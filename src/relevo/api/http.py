@@ -1,0 +1,76 @@
+"""Request and response helpers shared by the endpoints: keys, bodies, JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from relevo.api.problems import Problem
+from relevo.bootstrap import Relevo
+from relevo.domain.tenants import ApiKey, Scope, Tenant
+from relevo.domain.violations import Violation
+
+
+def engine(request: Request) -> Relevo:
+    return request.app.state.relevo
+
+
+def json_response(content: Any, status: int = 200) -> Response:
+    return Response(msgspec.json.encode(content), status, media_type="application/json")
+
+
+def authorize(request: Request, scope: Scope) -> tuple[ApiKey, Tenant]:
+    """The key and tenant of the request, if its Bearer key is valid and has ``scope``."""
+    header = request.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Problem(401, "Send an API key as 'Authorization: Bearer <key>'.")
+    found = engine(request).tenancy.authenticate(secret.strip())
+    if found is None:
+        raise Problem(401, "This API key is unknown or revoked.")
+    if not found[0].allows(scope):
+        raise Problem(403, f"This API key lacks the '{scope.value}' scope.")
+    return found
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, refused early (413) past the configured limit, and refused if not JSON."""
+    limit = engine(request).settings.max_body_bytes
+    content_type = request.headers.get("content-type", "application/json")
+    if "json" not in content_type:
+        raise Problem(415, f"Send JSON (Content-Type: application/json), not {content_type}.")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, f"The body may be at most {limit} bytes.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, f"The body may be at most {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.DecodeError as error:
+        raise Problem(
+            400, f"The body is not valid JSON: {error}", [Violation("", "json", str(error))]
+        ) from None
+
+
+def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise Problem(
+            422,
+            f"Query parameter '{name}' must be an integer from {low} to {high}.",
+            [Violation(f"/query/{name}", "range", f"must be an integer from {low} to {high}")],
+        )
+    return int(text)

@@ -1,0 +1,213 @@
+"""The OpenAPI 3.1 document, built from the domain's own types so it cannot drift from them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from relevo.catalog.service import ItemResult
+from relevo.domain.events import Event
+from relevo.domain.items import Item
+from relevo.domain.schemas import EventSchema
+from relevo.domain.violations import Violation
+from relevo.ingest.pipeline import EventResult
+from relevo.ports import QuarantineRecord
+
+# (method, path, summary, scope, request schema, success status and schema)
+OPERATIONS: tuple[tuple[str, str, str, str | None, Any, tuple[str, Any]], ...] = (
+    (
+        "post",
+        "/v1/events",
+        "Ingest one event or a batch of up to 1,000",
+        "ingest",
+        {
+            "oneOf": [
+                {"$ref": "#/components/schemas/Event"},
+                {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/Event"},
+                    "maxItems": 1000,
+                },
+            ]
+        },
+        ("200", {"$ref": "#/components/schemas/EventResults"}),
+    ),
+    (
+        "post",
+        "/v1/items",
+        "Upsert a batch of items",
+        "admin",
+        {"type": "array", "items": {"$ref": "#/components/schemas/Item"}},
+        ("200", {"$ref": "#/components/schemas/ItemResults"}),
+    ),
+    (
+        "get",
+        "/v1/items",
+        "List items by id (query: after, limit)",
+        "serve",
+        None,
+        (
+            "200",
+            {
+                "type": "object",
+                "properties": {
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Item"}},
+                    "next_after": {"type": ["string", "null"]},
+                },
+            },
+        ),
+    ),
+    (
+        "put",
+        "/v1/items/{item_id}",
+        "Create or replace an item",
+        "admin",
+        {"$ref": "#/components/schemas/Item"},
+        ("200", {"$ref": "#/components/schemas/Item"}),
+    ),
+    (
+        "get",
+        "/v1/items/{item_id}",
+        "Read an item",
+        "serve",
+        None,
+        ("200", {"$ref": "#/components/schemas/Item"}),
+    ),
+    ("delete", "/v1/items/{item_id}", "Delete an item", "admin", None, ("204", None)),
+    (
+        "post",
+        "/v1/schemas",
+        "Register a custom event type version",
+        "admin",
+        {"$ref": "#/components/schemas/EventSchema"},
+        ("201", {"$ref": "#/components/schemas/EventSchema"}),
+    ),
+    (
+        "get",
+        "/v1/schemas",
+        "List registered custom event types",
+        "admin",
+        None,
+        (
+            "200",
+            {
+                "type": "object",
+                "properties": {
+                    "schemas": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/EventSchema"},
+                    }
+                },
+            },
+        ),
+    ),
+    (
+        "get",
+        "/v1/schemas/{type}/{version}",
+        "Read one custom event type version",
+        "admin",
+        None,
+        ("200", {"$ref": "#/components/schemas/EventSchema"}),
+    ),
+    (
+        "get",
+        "/v1/quarantine",
+        "List refused events (query: region, after, limit)",
+        "admin",
+        None,
+        (
+            "200",
+            {
+                "type": "object",
+                "properties": {
+                    "records": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/QuarantineRecord"},
+                    }
+                },
+            },
+        ),
+    ),
+    ("get", "/healthz", "The process is alive", None, None, ("200", {"type": "object"})),
+    ("get", "/readyz", "Storage is reachable", None, None, ("200", {"type": "object"})),
+)
+
+_PROBLEM = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {"$ref": "#/components/schemas/Violation"}},
+    },
+}
+
+
+def _results(name: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "results": {"type": "array", "items": {"$ref": f"#/components/schemas/{name}"}},
+        },
+    }
+
+
+def openapi_document(version: str) -> dict[str, Any]:
+    _, components = msgspec.json.schema_components(
+        [Event, Item, EventSchema, EventResult, ItemResult, Violation, QuarantineRecord],
+        ref_template="#/components/schemas/{name}",
+    )
+    components.update(
+        Problem=_PROBLEM, EventResults=_results("EventResult"), ItemResults=_results("ItemResult")
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, summary, scope, request, (status, response) in OPERATIONS:
+        operation: dict[str, Any] = {"summary": summary, "responses": {}}
+        if scope:
+            operation["security"] = [{"bearer": []}]
+            operation["description"] = f"Needs a key with the `{scope}` scope (or `admin`)."
+        if request is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": request}},
+            }
+        success: dict[str, Any] = {"description": "Success"}
+        if response is not None:
+            success["content"] = {"application/json": {"schema": response}}
+        operation["responses"][status] = success
+        operation["responses"]["default"] = {
+            "description": "A problem (4xx for bad input, naming each field and rule)",
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
+        }
+        params = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+        if params:
+            operation["parameters"] = [
+                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                for p in params
+            ]
+        paths.setdefault(path, {})[method] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Relevo", "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+DOCS_HTML = """<!doctype html>
+<html><head><title>Relevo API</title><meta charset="utf-8">
+<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+</head><body><div id="ui"></div>
+<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
+</body></html>"""

@@ -1,0 +1,106 @@
+"""RFC 9457 problem details: every error the API returns, in one shape.
+
+``errors`` lists each bad field as ``{"pointer", "field", "rule", "detail"}``; a pointer into a
+batch starts with the record's index (``/3/user_id``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from relevo.decoding import InvalidInput
+from relevo.domain.violations import Violation
+
+log = logging.getLogger("relevo.api")
+
+PROBLEM_JSON = "application/problem+json"
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Content too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    500: "Internal error",
+    503: "Service unavailable",
+}
+
+
+class Problem(Exception):
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        violations: list[Violation] | None = None,
+        title: str | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.violations = violations or []
+        self.title = title or _TITLES.get(status, "Error")
+        self.extensions = extensions
+
+
+def violation_entry(violation: Violation) -> dict[str, str]:
+    return {
+        "pointer": violation.pointer,
+        "field": violation.field,
+        "rule": violation.rule,
+        "detail": violation.detail,
+    }
+
+
+def problem_response(problem: Problem, instance: str = "") -> Response:
+    body: dict[str, Any] = {
+        "type": f"/problems/{problem.status}",
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+        "instance": instance,
+    }
+    if problem.violations:
+        body["errors"] = [violation_entry(v) for v in problem.violations]
+    body.update(problem.extensions)
+    headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
+    return Response(msgspec.json.encode(body), problem.status, headers, PROBLEM_JSON)
+
+
+async def handle_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return problem_response(exc, request.url.path)
+
+
+async def handle_invalid_input(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, InvalidInput)
+    detail = "; ".join(f"{v.field or '(body)'}: {v.detail}" for v in exc.violations)
+    return problem_response(Problem(422, detail, exc.violations, exc.title), request.url.path)
+
+
+async def handle_http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return problem_response(Problem(exc.status_code, str(exc.detail)), request.url.path)
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    problem = Problem(500, "The server failed to handle this request; it has been logged.")
+    return problem_response(problem, request.url.path)
+
+
+EXCEPTION_HANDLERS = {
+    Problem: handle_problem,
+    InvalidInput: handle_invalid_input,
+    HTTPException: handle_http,
+    Exception: handle_unexpected,
+}

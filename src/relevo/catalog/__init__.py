@@ -1,0 +1,1 @@
+"""The catalog of items a tenant offers."""

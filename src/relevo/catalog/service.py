@@ -1,0 +1,77 @@
+"""Upserting, reading and deleting catalog items, each checked against the item contract."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import msgspec
+
+from relevo.decoding import InvalidInput, decode
+from relevo.domain.items import Item, check_item
+from relevo.domain.tenants import Tenant
+from relevo.domain.violations import Violation
+from relevo.ports import Storage
+
+
+class ItemResult(msgspec.Struct, frozen=True, omit_defaults=True):
+    index: int
+    item_id: str | None
+    status: Literal["upserted", "rejected"]
+    reasons: list[Violation] = []
+
+
+class CatalogService:
+    def __init__(
+        self, storage: Storage, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self._storage = storage
+        self._clock = clock
+
+    def upsert(self, tenant: Tenant, payloads: Sequence[Any]) -> list[ItemResult]:
+        """Upsert every valid item; invalid ones are reported and never block the others."""
+        results: list[ItemResult] = []
+        good: dict[str, Item] = {}
+        for index, payload in enumerate(payloads):
+            item, problems = decode(payload, Item)
+            if item is not None:
+                problems = check_item(item, tenant.regions)
+            if item is None or problems:
+                item_id = payload.get("item_id") if isinstance(payload, dict) else None
+                results.append(
+                    ItemResult(
+                        index, item_id if isinstance(item_id, str) else None, "rejected", problems
+                    )
+                )
+                continue
+            good[item.item_id] = item
+            results.append(ItemResult(index, item.item_id, "upserted"))
+        if good:
+            self._storage.catalog(tenant.tenant_id).upsert(list(good.values()), self._clock())
+        return results
+
+    def put(self, tenant: Tenant, item_id: str, payload: Any) -> Item:
+        """Create or replace one item; the body's ``item_id`` may be left out."""
+        if isinstance(payload, dict):
+            payload = {"item_id": item_id, **payload}
+            if payload["item_id"] != item_id:
+                raise InvalidInput(
+                    [Violation("/item_id", "path_match", "must match the item id in the path")]
+                )
+        item, problems = decode(payload, Item)
+        if item is not None:
+            problems = check_item(item, tenant.regions)
+        if item is None or problems:
+            raise InvalidInput(problems, "Invalid item")
+        self._storage.catalog(tenant.tenant_id).upsert([item], self._clock())
+        return item
+
+    def get(self, tenant: Tenant, item_id: str) -> Item | None:
+        return self._storage.catalog(tenant.tenant_id).get(item_id)
+
+    def delete(self, tenant: Tenant, item_id: str) -> bool:
+        return self._storage.catalog(tenant.tenant_id).delete(item_id)
+
+    def page(self, tenant: Tenant, after: str | None, limit: int) -> list[Item]:
+        return self._storage.catalog(tenant.tenant_id).page(after, limit)

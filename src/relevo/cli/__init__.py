@@ -1,0 +1,26 @@
+"""The ``relevo`` command line: a thin layer over the services (see ``relevo --help``)."""
+
+from __future__ import annotations
+
+import sys
+
+from relevo.cli.app import app, console
+from relevo.config import ConfigError
+from relevo.decoding import InvalidInput
+from relevo.importing.readers import FileProblem
+
+
+def main() -> None:
+    """Run the CLI; bad input ends with a one-line reason and exit code 2, never a traceback."""
+    try:
+        app()
+    except InvalidInput as error:
+        console.print(f"[red]error:[/red] {error.title}")
+        for violation in error.violations:
+            console.print(
+                f"  {violation.field or '(input)'}: {violation.detail} [dim]({violation.rule})[/dim]"
+            )
+        sys.exit(2)
+    except (ConfigError, FileProblem) as error:
+        console.print(f"[red]error:[/red] {error}", markup=False)
+        sys.exit(2)

@@ -1,0 +1,73 @@
+"""Configuration: environment variables ``RELEVO_*``, over an optional TOML file.
+
+The file is ``relevo.toml`` in the working directory, or the path in ``RELEVO_CONFIG``. Every
+setting is checked at start; a bad one stops the process with a message naming it and the rule.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class ConfigError(Exception):
+    """Configuration that breaks a rule; the message names each setting and its rule."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RELEVO_", extra="forbid", frozen=True)
+
+    data_dir: Path = Field(Path("relevo-data"), description="where the SQLite files live")
+    secret: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="master secret for pseudonyms; if unset, one is generated in data_dir",
+    )
+    late_horizon: timedelta = Field(timedelta(days=7), description="oldest live event accepted")
+    future_skew: timedelta = Field(timedelta(minutes=5), description="how far ahead events may be")
+    max_batch_events: int = Field(1000, ge=1, le=10_000)
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    max_event_bytes: int = Field(64 * 1024, ge=256)
+    recent_items_limit: int = Field(50, ge=1, le=1000)
+    sqlite_synchronous: Literal["full", "normal"] = "full"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("RELEVO_CONFIG", "relevo.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment and file, or a ConfigError naming each bad setting."""
+    config = os.environ.get("RELEVO_CONFIG")
+    if config and not Path(config).is_file():
+        raise ConfigError(f"RELEVO_CONFIG: file {config} does not exist")
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        lines = [
+            f"RELEVO_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in error.errors()
+        ]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+    except ValueError as error:  # a malformed TOML file
+        raise ConfigError(f"invalid configuration file: {error}") from None

@@ -1,0 +1,128 @@
+"""Storage ports: what services need from storage, as Protocols. Adapters implement them.
+
+Every method is scoped to one tenant by construction: a service obtains a tenant's catalog,
+schemas, people directory or region partition from ``Storage`` by tenant id, and nothing in
+those objects can reach another tenant's data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any, Protocol
+
+import msgspec
+
+from relevo.domain.derived import DerivedState, StateDelta
+from relevo.domain.events import Event
+from relevo.domain.items import Item
+from relevo.domain.schemas import EventSchema
+from relevo.domain.tenants import ApiKey, Tenant
+from relevo.domain.violations import Violation
+
+
+class LoggedEvent(msgspec.Struct, frozen=True):
+    """An event as the log holds it: its position, when it was received, and the event."""
+
+    seq: int
+    received_at: datetime
+    event: Event
+
+
+class QuarantineRecord(msgspec.Struct, frozen=True):
+    """A refused event kept with its payload (person ids already pseudonymized) and reasons."""
+
+    quarantine_id: int
+    received_at: datetime
+    source: str
+    mode: str
+    payload: Any
+    reasons: list[Violation]
+
+
+class NewQuarantineRecord(msgspec.Struct, frozen=True):
+    source: str
+    mode: str
+    payload: Any
+    reasons: list[Violation]
+
+
+class TenantDirectory(Protocol):
+    def add_tenant(self, tenant: Tenant) -> None: ...
+    def tenant(self, tenant_id: str) -> Tenant | None: ...
+    def tenants(self) -> list[Tenant]: ...
+    def add_key(self, key: ApiKey, secret_hash: str) -> None: ...
+    def key_by_hash(self, secret_hash: str) -> ApiKey | None: ...
+    def keys(self, tenant_id: str) -> list[ApiKey]: ...
+    def revoke_key(self, key_id: str, at: datetime) -> bool: ...
+    def ping(self) -> None:
+        """Raise if the store cannot be reached (readiness)."""
+        ...
+
+
+class Catalog(Protocol):
+    def upsert(self, items: Sequence[Item], at: datetime) -> None: ...
+    def get(self, item_id: str) -> Item | None: ...
+    def delete(self, item_id: str) -> bool: ...
+    def page(self, after: str | None, limit: int) -> list[Item]: ...
+
+
+class SchemaRegistry(Protocol):
+    def add(self, schema: EventSchema, at: datetime) -> None: ...
+    def versions(self, type_name: str) -> list[EventSchema]: ...
+    def all(self) -> Mapping[str, Mapping[str, EventSchema]]:
+        """Every registered schema, type -> version -> schema; cheap to call per batch."""
+        ...
+
+
+class PeopleDirectory(Protocol):
+    """Where each person's data lives: the region a person was first seen in, never moved."""
+
+    def home_regions(self, person_keys: Sequence[str]) -> dict[str, str]: ...
+    def claim_home_regions(self, homes: Mapping[str, str]) -> dict[str, str]:
+        """Record homes for people who have none; return the home of each person given."""
+        ...
+
+
+class PartitionWriter(Protocol):
+    """Writes to one region partition inside one transaction: all of them land, or none."""
+
+    def append(self, events: Sequence[Event], received_at: datetime) -> list[bool]:
+        """Append the events not yet in the log; True for each one that was new."""
+        ...
+
+    def apply(self, delta: StateDelta, recent_limit: int) -> None: ...
+    def clear_derived(self) -> None: ...
+    def quarantine(self, records: Sequence[NewQuarantineRecord], at: datetime) -> None: ...
+    def release(self, quarantine_ids: Sequence[int]) -> None: ...
+
+
+class RegionPartition(Protocol):
+    """One tenant's data in one region: its event log, quarantine and derived state."""
+
+    def transaction(self) -> AbstractContextManager[PartitionWriter]: ...
+    def events(self, after_seq: int = 0, limit: int = 10_000) -> list[LoggedEvent]: ...
+    def count_events(self) -> int: ...
+    def quarantined(self, after_id: int = 0, limit: int = 1_000) -> list[QuarantineRecord]: ...
+    def state(self) -> DerivedState: ...
+
+
+class Storage(Protocol):
+    """The root of all storage; the one thing bootstrap builds from configuration."""
+
+    tenants: TenantDirectory
+
+    def catalog(self, tenant_id: str) -> Catalog: ...
+    def schemas(self, tenant_id: str) -> SchemaRegistry: ...
+    def people(self, tenant_id: str) -> PeopleDirectory: ...
+    def partition(self, tenant_id: str, region: str) -> RegionPartition: ...
+    def close(self) -> None: ...
+
+
+def iterate_log(partition: RegionPartition, batch: int = 10_000) -> Iterator[list[LoggedEvent]]:
+    """The whole log of a partition in order, in batches."""
+    after = 0
+    while rows := partition.events(after, batch):
+        yield rows
+        after = rows[-1].seq

@@ -1,0 +1,116 @@
+"""Creating tenants, issuing and revoking keys, and telling who a request acts for.
+
+Only a hash of each key is stored: keys are 256-bit random secrets, so a plain SHA-256 is enough
+to make a leaked database useless for calling the API, and it is fast enough for every request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from relevo.decoding import InvalidInput
+from relevo.domain.tenants import ApiKey, Scope, Tenant
+from relevo.domain.violations import Violation
+from relevo.ports import TenantDirectory
+
+_TENANT_ID = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
+_REGION = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class TenancyService:
+    def __init__(
+        self, directory: TenantDirectory, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self._directory = directory
+        self._clock = clock
+
+    def create_tenant(
+        self, tenant_id: str, regions: Iterable[str] = ("default",)
+    ) -> tuple[Tenant, str]:
+        """Create a tenant and its first admin key; the key's secret is returned only here."""
+        regions = tuple(regions)
+        problems = []
+        if not _TENANT_ID.match(tenant_id):
+            problems.append(
+                Violation(
+                    "/name", "pattern", "must be 2-40 of a-z, 0-9 and '-', starting with a letter"
+                )
+            )
+        if not regions:
+            problems.append(
+                Violation("/regions", "min_items", "a tenant needs at least one region")
+            )
+        problems += [
+            Violation(
+                f"/regions/{i}",
+                "pattern",
+                "must be 1-16 of a-z, 0-9 and '-', starting with a letter",
+            )
+            for i, region in enumerate(regions)
+            if not _REGION.match(region)
+        ]
+        if len(set(regions)) != len(regions):
+            problems.append(Violation("/regions", "unique", "regions must not repeat"))
+        if not problems and self._directory.tenant(tenant_id) is not None:
+            problems.append(Violation("/name", "unique", f"tenant '{tenant_id}' already exists"))
+        if problems:
+            raise InvalidInput(problems, "Invalid tenant")
+        tenant = Tenant(tenant_id, tenant_id, regions, self._clock())
+        self._directory.add_tenant(tenant)
+        _, secret = self.create_key(tenant_id, [Scope.ADMIN], label="first admin key")
+        return tenant, secret
+
+    def create_key(
+        self, tenant_id: str, scopes: Iterable[Scope], label: str = ""
+    ) -> tuple[ApiKey, str]:
+        scopes = frozenset(scopes)
+        if self._directory.tenant(tenant_id) is None:
+            raise InvalidInput(
+                [Violation("/tenant", "exists", f"no tenant '{tenant_id}'")], "Unknown tenant"
+            )
+        if not scopes:
+            raise InvalidInput(
+                [Violation("/scopes", "min_items", "a key needs at least one scope")]
+            )
+        key_id = secrets.token_hex(6)
+        secret = f"rlv_{key_id}_{secrets.token_urlsafe(32)}"
+        key = ApiKey(key_id, tenant_id, scopes, label, self._clock())
+        self._directory.add_key(key, hash_secret(secret))
+        return key, secret
+
+    def revoke_key(self, key_id: str) -> bool:
+        return self._directory.revoke_key(key_id, self._clock())
+
+    def authenticate(self, secret: str) -> tuple[ApiKey, Tenant] | None:
+        """The key and tenant a presented secret acts for, or None if unknown or revoked."""
+        key = self._directory.key_by_hash(hash_secret(secret))
+        if key is None or key.revoked_at is not None:
+            return None
+        tenant = self._directory.tenant(key.tenant_id)
+        return None if tenant is None else (key, tenant)
+
+    def tenant(self, tenant_id: str) -> Tenant:
+        tenant = self._directory.tenant(tenant_id)
+        if tenant is None:
+            raise InvalidInput(
+                [Violation("/tenant", "exists", f"no tenant '{tenant_id}'")], "Unknown tenant"
+            )
+        return tenant
+
+    def ping(self) -> None:
+        """Raise if the tenant directory cannot be reached."""
+        self._directory.ping()
+
+    def tenants(self) -> list[Tenant]:
+        return self._directory.tenants()
+
+    def keys(self, tenant_id: str) -> list[ApiKey]:
+        return self._directory.keys(self.tenant(tenant_id).tenant_id)
