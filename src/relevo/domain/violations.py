@@ -45,7 +45,7 @@ _RULES = (
     (re.compile(r"^Expected `"), "type"),
     (re.compile(r"^(JSON is malformed|Input data was truncated)"), "json"),
 )
-_AT = re.compile(r" - at `\$((?:\.[^.`\[]+|\[\d+\])*)`$")
+_AT = re.compile(r" - at `\$((?:\.[^.`\[]+|\[\d+\]|\[\.\.\.\])*)`$")
 
 
 def from_msgspec_error(message: str) -> Violation:
@@ -57,12 +57,14 @@ def from_msgspec_error(message: str) -> Violation:
     '/type'
     >>> from_msgspec_error("Expected `int` >= 0 - at `$.tags[2]`").pointer
     '/tags/2'
+    >>> from_msgspec_error("Expected `bool`, got `str` - at `$[...]`")  # a value in a map
+    Violation(pointer='', rule='type', detail='Expected `bool`, got `str`')
     """
     path = ""
     match = _AT.search(message)
     if match:
         message = message[: match.start()]
-        path = match.group(1)
+        path = match.group(1).replace("[...]", "")  # a map value: msgspec does not say which key
     pointer = "".join("/" + part.strip(".[]") for part in re.findall(r"\.[^.\[]+|\[\d+\]", path))
     rule = "invalid"
     for pattern, name in _RULES:

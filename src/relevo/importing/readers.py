@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,7 +111,7 @@ def _jsonl(path: Path, size: int, batch_rows: int) -> Iterator[RowBatch]:
     raw, stream = _open(path)
     with raw:
         rows: list[Any] = []
-        for line in io.BufferedReader(stream):  # type: ignore[arg-type]
+        for line in stream:
             if not line.strip():
                 continue
             try:

@@ -121,7 +121,7 @@ def _event_record(record: dict, row, pairs) -> dict:
     if "user_id" not in record and "anonymous_id" not in record and guest is not None:
         record["anonymous_id"] = guest
     value = record.get("value")
-    if record.get("type") == "purchase" and isinstance(value, float) and value < 0:
+    if record.get("type") == "purchase" and isinstance(value, (int, float)) and value < 0:
         record["type"], record["value"] = "return", -value
     if "event_id" not in record:
         record["event_id"] = row_fingerprint(row)

@@ -24,6 +24,9 @@ from relevo.ingest.schemas import SchemaService
 from relevo.ports import NewQuarantineRecord, QuarantineRecord, Storage
 
 Status = Literal["accepted", "duplicate", "rejected"]
+UNPARSED = "invalid_json"
+"""Key of a quarantined payload that was not JSON: only its fingerprint is kept, so it can
+never be replayed; the sender must send it again."""
 
 
 class EventResult(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -180,11 +183,10 @@ class IngestService:
         event named none) and never moves, so a re-sent event always lands in the same file.
         """
         tenant_id = tenant.tenant_id
-        unknown = {
-            e.person_key: e.region or tenant.default_region
-            for e in events
-            if (tenant_id, e.person_key) not in self._homes
-        }
+        unknown: dict[str, str] = {}
+        for e in events:  # a person's first event in the batch decides their home
+            if (tenant_id, e.person_key) not in self._homes:
+                unknown.setdefault(e.person_key, e.region or tenant.default_region)
         if unknown:
             if len(self._homes) > 1_000_000:
                 self._homes.clear()
@@ -226,7 +228,7 @@ def _storable(payload: Any, pseudonymize: Pseudonymizer, pseudonymous: bool) -> 
             payload = msgspec.json.decode(payload)
         except msgspec.DecodeError:
             text = bytes(payload).decode("utf-8", "replace")
-            return {"invalid_json": pseudonymize("payload", text), "length": len(text)}
+            return {UNPARSED: pseudonymize("payload", text), "length": len(text)}
     return payload if pseudonymous else _pseudonymize_payload(payload, pseudonymize)
 
 

@@ -13,7 +13,7 @@ import msgspec
 from relevo.domain.derived import derive
 from relevo.domain.events import IngestMode
 from relevo.domain.tenants import Tenant
-from relevo.ingest.pipeline import IngestService
+from relevo.ingest.pipeline import UNPARSED, IngestService
 from relevo.ports import Storage, iterate_log
 
 
@@ -52,8 +52,14 @@ def replay_quarantine(storage: Storage, ingest: IngestService, tenant: Tenant) -
     for region in tenant.regions:
         partition = storage.partition(tenant.tenant_id, region)
         pending = []  # read all first: refused events are re-quarantined with new ids
-        while page := partition.quarantined(pending[-1].quarantine_id if pending else 0, 1_000):
-            pending.extend(page)
+        after = 0
+        while page := partition.quarantined(after, 1_000):
+            after = page[-1].quarantine_id
+            for record in page:
+                if isinstance(record.payload, dict) and UNPARSED in record.payload:
+                    report.rejected += 1  # nothing to replay: only a fingerprint was kept
+                else:
+                    pending.append(record)
         for (received_at, source, mode), group in groupby(
             pending, key=lambda r: (r.received_at, r.source, r.mode)
         ):

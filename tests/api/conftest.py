@@ -1,0 +1,82 @@
+"""A real HTTP server (uvicorn, in a thread) over a real engine, for the API tests."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from relevo.api.app import create_app
+from relevo.bootstrap import Relevo, build
+from relevo.domain.tenants import Scope, Tenant
+from tests.conftest import make_settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    relevo: Relevo
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Iterator[Server]:
+    relevo = build(make_settings(Path(tmp_path_factory.mktemp("api")) / "data"))
+    port = free_port()
+    config = uvicorn.Config(create_app(relevo), host="127.0.0.1", port=port, log_level="warning")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not instance.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start within 10 s")
+        time.sleep(0.02)
+    yield Server(f"http://127.0.0.1:{port}", relevo)
+    instance.should_exit = True
+    thread.join(timeout=10)
+    relevo.close()
+
+
+_names = itertools.count()
+
+
+@dataclass
+class Account:
+    """A fresh tenant with a client per scope."""
+
+    tenant: Tenant
+    admin: httpx.Client
+    ingest: httpx.Client
+    serve: httpx.Client
+    keys: dict[str, str]
+
+
+@pytest.fixture
+def account(server: Server) -> Iterator[Account]:
+    tenant, admin_key = server.relevo.tenancy.create_tenant(f"t{next(_names)}", ["eu", "us"])
+    keys = {"admin": admin_key}
+    for scope in (Scope.INGEST, Scope.SERVE):
+        keys[scope.value] = server.relevo.tenancy.create_key(tenant.tenant_id, [scope])[1]
+    clients = {
+        name: httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        )
+        for name, key in keys.items()
+    }
+    yield Account(tenant, clients["admin"], clients["ingest"], clients["serve"], keys)
+    for client in clients.values():
+        client.close()
