@@ -218,5 +218,8 @@ def row_fingerprint(row: Any) -> str:
     if isinstance(row, dict):
         text = repr(sorted(row.items()))
     else:
-        text = "\x1f".join([cell if isinstance(cell, str) else str(cell) for cell in row])
+        try:
+            text = "\x1f".join(row)
+        except TypeError:  # typed cells (Parquet): spell each one out
+            text = "\x1f".join("" if cell is None else str(cell) for cell in row)
     return "row-" + hashlib.blake2b(text.encode(), digest_size=12).hexdigest()

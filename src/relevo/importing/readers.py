@@ -87,8 +87,7 @@ def _csv(path: Path, size: int) -> Iterator[RowBatch]:
             read_options=pacsv.ReadOptions(block_size=4 << 20),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in names},
-                strings_can_be_null=True,
-                null_values=[""],
+                strings_can_be_null=False,  # an empty cell is "", which the mapping treats as absent
             ),
         )
         for batch in reader:

@@ -70,7 +70,7 @@ def import_events(
     preset: str | None = None,
     file_format: Format | None = None,
     timezone: str | None = None,
-    batch_size: int = 5_000,
+    batch_size: int = 20_000,
     progress: Progress | None = None,
 ) -> ImportReport:
     """Import a file of events. Without a mapping, each JSON Lines record is an event envelope."""
