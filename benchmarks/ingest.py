@@ -151,14 +151,13 @@ def csv_header(path: Path) -> list[str]:
 
 
 def read_csv_rows(path: Path) -> tuple[list[str], list[Row]]:
-    """Every row as a tuple of strings (empty cells as None), read as Relevo's reader does."""
+    """Every row as a tuple of strings (an empty cell is ""), read as Relevo's reader does."""
     names = csv_header(path)
     table = pacsv.read_csv(
         path,
         convert_options=pacsv.ConvertOptions(
             column_types={name: pa.string() for name in names},
-            strings_can_be_null=True,
-            null_values=[""],
+            strings_can_be_null=False,
         ),
     )
     columns = [column.to_pylist() for column in table.columns]
@@ -187,7 +186,7 @@ def retail_samples(columns: list[str], rows: list[Row]) -> list[Sample]:
     for row in rows:
         customer, invoice = row[at["CustomerID"]], row[at["InvoiceNo"]]
         item, quantity = row[at["StockCode"]], row[at["Quantity"]]
-        if item is None or (customer is None and invoice is None):
+        if not item or not (customer or invoice):
             continue
         person = ("user_id", customer) if customer else ("anonymous_id", f"guest-{invoice}")
         samples.append((*person, item, abs(float(quantity or 1)) or 1.0))

@@ -33,8 +33,12 @@ class Settings(BaseSettings):
         min_length=32,
         description="master secret for pseudonyms; if unset, one is generated in data_dir",
     )
-    late_horizon: timedelta = Field(timedelta(days=7), description="oldest live event accepted")
-    future_skew: timedelta = Field(timedelta(minutes=5), description="how far ahead events may be")
+    late_horizon: timedelta = Field(
+        timedelta(days=7), gt=timedelta(0), description="oldest live event accepted"
+    )
+    future_skew: timedelta = Field(
+        timedelta(minutes=5), ge=timedelta(0), description="how far ahead events may be"
+    )
     max_batch_events: int = Field(1000, ge=1, le=10_000)
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     max_event_bytes: int = Field(64 * 1024, ge=256)
@@ -56,11 +60,22 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
 
 
+OTHER_VARIABLES = frozenset({"RELEVO_CONFIG", "RELEVO_TENANT", "RELEVO_SHARED_DATA"})
+"""Variables read by the command line rather than by ``Settings``."""
+
+
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment and file, or a ConfigError naming each bad setting."""
     config = os.environ.get("RELEVO_CONFIG")
     if config and not Path(config).is_file():
         raise ConfigError(f"RELEVO_CONFIG: file {config} does not exist")
+    known = {f"RELEVO_{name.upper()}" for name in Settings.model_fields} | OTHER_VARIABLES
+    unknown = sorted(n for n in os.environ if n.startswith("RELEVO_") and n not in known)
+    if unknown:
+        raise ConfigError(
+            f"invalid configuration:\n  {', '.join(unknown)}: not a Relevo setting"
+            f" (known: {', '.join(sorted(known))})"
+        )
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:

@@ -40,8 +40,12 @@ def decode(payload: Any, kind: type[T]) -> tuple[T | None, list[Violation]]:
         first = str(error)
     except msgspec.DecodeError as error:
         return None, [Violation("", "json", f"is not valid JSON: {error}")]
-    record = msgspec.json.decode(payload) if isinstance(payload, (bytes, msgspec.Raw)) else payload
-    return None, all_violations(record, kind) or [from_msgspec_error(first)]
+    if isinstance(payload, (bytes, msgspec.Raw)):
+        try:
+            payload = msgspec.json.decode(payload)
+        except msgspec.DecodeError as error:  # a field error came first, then broken JSON
+            return None, [Violation("", "json", f"is not valid JSON: {error}")]
+    return None, all_violations(payload, kind) or [from_msgspec_error(first)]
 
 
 def all_violations(record: Any, kind: type[msgspec.Struct]) -> list[Violation]:

@@ -235,3 +235,26 @@ def test_bad_query_parameters_are_named(account) -> None:
 def test_unknown_routes_and_methods_are_problems_too(account) -> None:
     problem(account.admin.get("/v1/nothing"), 404)
     problem(account.admin.delete("/v1/events"), 405)
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"a":', b'{"event_id": "e", "type": 3', b"{", b'{"user_id": "x"} trailing']
+)
+def test_truncated_or_broken_single_events_are_422_never_500(account, body) -> None:
+    found = problem(
+        account.ingest.post(
+            "/v1/events", content=body, headers={"content-type": "application/json"}
+        ),
+        422,
+    )
+    assert ("", "json") in names(found)
+
+
+def test_refused_items_in_a_batch_say_which_item_they_were(account) -> None:
+    response = account.admin.post(
+        "/v1/items", json=[{"item_id": "ok"}, {"item_id": "bad", "price": -1}]
+    )
+    assert [(r["item_id"], r["status"]) for r in response.json()["results"]] == [
+        ("ok", "upserted"),
+        ("bad", "rejected"),
+    ]

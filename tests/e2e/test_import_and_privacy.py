@@ -104,11 +104,14 @@ def test_cli_refuses_bad_input_without_a_traceback(cli, tmp_path) -> None:
         ("import", str(RATINGS), "--tenant", "acme", "--preset", "unknown"),
         ("tenants", "create", "Bad Name!"),
         ("keys", "revoke", "nope"),
+        ("quarantine", "list", "--tenant", "acme", "--region", "mars"),
+        ("quarantine", "list", "--tenant", "acme", "--region", "Bad!"),
     ]
     for args in cases:
         done = cli.run(*args, check=False)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
-        assert "error" in done.stderr and "Traceback" not in done.stderr + done.stdout
+        assert "error:" in done.stderr and "Traceback" not in done.stderr + done.stdout
+        assert "[red]" not in done.stderr
 
 
 def test_bad_configuration_is_named_not_a_traceback(cli) -> None:
@@ -160,3 +163,17 @@ def test_raw_person_ids_never_reach_a_file_or_a_log_line(cli, tmp_path) -> None:
         content = path.read_bytes()
         for value in raw.values():
             assert value.encode() not in content, f"{value} found in {path}"
+
+
+def test_a_table_named_after_the_fields_needs_no_mapping(cli, tmp_path) -> None:
+    cli.create_tenant("acme")
+    named = tmp_path / "named.csv"
+    named.write_text(
+        "event_id,user_id,item_id,occurred_at,consent.personalization\ne1,u1,a,2026-01-01T10:00:00Z,true\n"
+    )
+    report = import_json(cli, str(named), "--tenant", "acme", "--type", "view")
+    assert (report["accepted"], report["rejected"]) == (1, 0)
+    unnamed = tmp_path / "unnamed.csv"
+    unnamed.write_text("who,what\nu1,a\n")
+    done = cli.run("import", str(unnamed), "--tenant", "acme", check=False)
+    assert done.returncode == 2 and "--map" in done.stderr

@@ -164,3 +164,61 @@ def test_replay_rebuilds_exactly_the_live_state(relevo, tenant) -> None:
     assert sum(counts.values()) == 40
     rebuilt = {r: relevo.storage.partition("acme", r).state() for r in tenant.regions}
     assert rebuilt == live
+
+
+def test_a_person_stays_in_their_home_region_whatever_region_later_events_name(
+    relevo, tenant
+) -> None:
+    relevo.ingest.ingest(tenant, [event("e-1", user_id="alice", context={"region": "us"})])
+    relevo.ingest.ingest(tenant, [event("e-2", user_id="alice", context={"region": "eu"})])
+    assert [e.event.event_id for e in relevo.storage.partition("acme", "us").events()] == [
+        "e-1",
+        "e-2",
+    ]
+    assert relevo.storage.partition("acme", "eu").count_events() == 0
+    # the same event id re-sent with another region is still a duplicate: one file per person
+    again = relevo.ingest.ingest(tenant, [event("e-1", user_id="alice", context={"region": "eu"})])
+    assert statuses(again) == ["duplicate"]
+
+
+def test_refused_events_of_a_known_person_stay_in_their_home_after_a_restart(
+    relevo, tenant, tmp_path
+) -> None:
+    relevo.ingest.ingest(tenant, [event("e-1", user_id="alice", context={"region": "us"})])
+    from relevo.bootstrap import build
+    from tests.conftest import make_settings
+
+    fresh = build(make_settings(tmp_path / "data"))  # no in-memory cache of homes
+    try:
+        fresh.ingest.ingest(tenant, [event("bad", user_id="alice", type="nope")])
+        assert [r.payload["event_id"] for r in fresh.ingest.quarantined(tenant, "us", 0, 10)] == [
+            "bad"
+        ]
+        replay_quarantine(fresh.storage, fresh.ingest, tenant)
+        assert [r.payload["event_id"] for r in fresh.ingest.quarantined(tenant, "us", 0, 10)] == [
+            "bad"
+        ]
+        assert fresh.ingest.quarantined(tenant, "eu", 0, 10) == []
+    finally:
+        fresh.close()
+
+
+def test_the_size_limit_holds_on_every_path(relevo, tenant) -> None:
+    huge = event("big", properties={"blob": "x" * 70_000})
+    assert (
+        relevo.ingest.ingest(tenant, [huge], "import:f", IngestMode.BACKFILL)[0].reasons[0].rule
+        == "max_size"
+    )
+    report = replay_quarantine(relevo.storage, relevo.ingest, tenant)
+    assert (report.accepted, report.rejected) == (0, 1)
+    assert relevo.ingest.logged_events(tenant) == 0
+
+
+def test_records_that_are_not_objects_keep_their_reason_through_replay(relevo, tenant) -> None:
+    results = relevo.ingest.ingest(tenant, [1, "u-42", [event("x")]])
+    assert [r.reasons[0].rule for r in results] == ["type", "type", "type"]
+    before = [r.reasons for r in relevo.ingest.quarantined(tenant, "eu", 0, 10)]
+    assert replay_quarantine(relevo.storage, relevo.ingest, tenant).rejected == 3
+    after = relevo.ingest.quarantined(tenant, "eu", 0, 10)
+    assert [r.reasons for r in after] == before
+    assert all("u-42" not in msgspec.json.encode(r.payload).decode() for r in after)

@@ -58,3 +58,11 @@ def test_a_missing_column_is_named() -> None:
 
 def test_row_fingerprint_is_stable_and_distinguishes_rows() -> None:
     assert row_fingerprint(("a", "b")) == row_fingerprint(("a", "b")) != row_fingerprint(("a", "c"))
+
+
+def test_consent_and_region_cells_are_typed() -> None:
+    pairs = parse_mapping("user_id=u,consent.personalization=c", EVENT_FIELDS, EVENT_OBJECTS)
+    assert RowMapper(pairs, ["u", "c"])(("x", "false")) == {
+        "user_id": "x",
+        "consent": {"personalization": False},
+    }

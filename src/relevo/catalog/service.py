@@ -22,6 +22,17 @@ class ItemResult(msgspec.Struct, frozen=True, omit_defaults=True):
     reasons: list[Violation] = []
 
 
+def _item_id(payload: Any) -> str | None:
+    """The id a refused item claimed, if it can be read, so the caller can tell which it was."""
+    if isinstance(payload, (bytes, msgspec.Raw)):
+        try:
+            payload = msgspec.json.decode(payload)
+        except msgspec.DecodeError:
+            return None
+    found = payload.get("item_id") if isinstance(payload, dict) else None
+    return found if isinstance(found, str) else None
+
+
 class CatalogService:
     def __init__(
         self, storage: Storage, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -38,12 +49,8 @@ class CatalogService:
             if item is not None:
                 problems = check_item(item, tenant.regions)
             if item is None or problems:
-                item_id = payload.get("item_id") if isinstance(payload, dict) else None
-                results.append(
-                    ItemResult(
-                        index, item_id if isinstance(item_id, str) else None, "rejected", problems
-                    )
-                )
+                item_id = _item_id(payload)
+                results.append(ItemResult(index, item_id, "rejected", problems))
                 continue
             good[item.item_id] = item
             results.append(ItemResult(index, item.item_id, "upserted"))

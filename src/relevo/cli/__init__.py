@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from rich.markup import escape
+
 from relevo.cli.app import app, console
 from relevo.config import ConfigError
 from relevo.decoding import InvalidInput
@@ -22,5 +24,5 @@ def main() -> None:
             )
         sys.exit(2)
     except (ConfigError, FileProblem) as error:
-        console.print(f"[red]error:[/red] {error}", markup=False)
+        console.print(f"[red]error:[/red] {escape(str(error))}")
         sys.exit(2)

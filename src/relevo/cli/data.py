@@ -10,6 +10,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from relevo.cli.app import TenantOption, app, console, engine, out, tenant_of
+from relevo.decoding import InvalidInput
+from relevo.domain.violations import Violation
 from relevo.importing.readers import Format
 from relevo.importing.service import ImportReport, import_events, import_items
 from relevo.ingest.replay import rebuild_derived_state, replay_quarantine
@@ -44,7 +46,7 @@ def _progress(show: bool):
 
 def _print_report(report: ImportReport, as_json: bool, unit: str) -> None:
     if as_json:
-        out.print(msgspec.json.encode(report).decode())
+        typer.echo(msgspec.json.encode(report))
         return
     table = Table("file", "rows", "accepted", "duplicate", "rejected", "seconds", f"{unit}/s")
     table.add_row(
@@ -135,9 +137,13 @@ def quarantine_list(
     limit: int = typer.Option(50, min=1, max=10_000),
     as_json: bool = JsonOption,
 ) -> None:
-    """Refused events with their reasons (person ids shown as pseudonyms)."""
+    """Refused events with their reasons (person ids shown as pseudonyms); --json: an array."""
     relevo = engine()
     found = tenant_of(relevo, tenant)
+    if region is not None and region not in found.regions:
+        raise InvalidInput(
+            [Violation("/region", "enum", f"must be one of the tenant's regions {found.regions}")]
+        )
     records = []
     for name in [region] if region else found.regions:
         records += [(name, r) for r in relevo.ingest.quarantined(found, name, 0, limit)]
@@ -172,7 +178,7 @@ def quarantine_replay(tenant: str = TenantOption, as_json: bool = JsonOption) ->
     relevo = engine()
     report = replay_quarantine(relevo.storage, relevo.ingest, tenant_of(relevo, tenant))
     if as_json:
-        out.print(msgspec.json.encode(report).decode())
+        typer.echo(msgspec.json.encode(report))
     else:
         out.print(
             f"accepted {report.accepted}, duplicate {report.duplicate}, still refused {report.rejected}"
@@ -187,7 +193,7 @@ def replay_command(tenant: str = TenantOption, as_json: bool = JsonOption) -> No
         relevo.storage, tenant_of(relevo, tenant), relevo.settings.recent_items_limit
     )
     if as_json:
-        out.print(msgspec.json.encode({"replayed": counts}).decode())
+        typer.echo(msgspec.json.encode({"replayed": counts}))
     else:
         for region, count in counts.items():
             out.print(f"{region}: {count:,} events replayed")

@@ -87,10 +87,11 @@ def demo(
             f" {events.duplicate:,} duplicate, {events.rejected:,} refused, {events.per_second:,.0f}/s"
         )
     _, key = relevo.tenancy.create_key("demo", [Scope.INGEST], label="demo")
+    user, item = ("17850", "85123A") if "uk" in tenant.regions else ("user-1", "item-1")
     now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     body = (
         f'{{"event_id": "demo-{secrets.token_hex(4)}", "type": "view", "occurred_at": "{now}",'
-        f' "user_id": "17850", "item_id": "85123A", "context": {{"region": "{tenant.default_region}"}}}}'
+        f' "user_id": "{user}", "item_id": "{item}", "context": {{"region": "{tenant.default_region}"}}}}'
     )
     out.print(
         f"\nRelevo is starting on http://127.0.0.1:{port} (API docs at /docs). Ingest an event:\n"

@@ -23,8 +23,12 @@ TypeName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 SchemaVersionText = Annotated[str, msgspec.Meta(pattern=r"^\d{1,4}-\d{1,4}-\d{1,4}$")]
 
 
-class Event(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
-    """Something a person did, at ``occurred_at``; the envelope of DESIGN.md."""
+class Event(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Something a person did, at ``occurred_at``; the envelope of DESIGN.md.
+
+    Not frozen for one reason: ingest swaps raw person ids for pseudonyms in place, once, before
+    anything else sees the event (a copy per event costs more than the rest of validation).
+    """
 
     event_id: EventId
     type: TypeName

@@ -34,11 +34,35 @@ EVENT_FIELDS = frozenset(
 )
 EVENT_OBJECTS = ("properties.", "context.", "consent.")
 ITEM_FIELDS = frozenset(
-    {"item_id", "title", "text", "category", "tags", "price", "available", "min_age", "created_at"}
+    {
+        "item_id",
+        "title",
+        "text",
+        "category",
+        "tags",
+        "regions",
+        "price",
+        "available",
+        "min_age",
+        "created_at",
+    }
 )
 ITEM_OBJECTS = ("attributes.",)
 _NUMBERS = frozenset({"value", "price"})
 _TIMES = frozenset({"occurred_at", "created_at"})
+
+
+def identity_mapping(
+    columns: Sequence[str], fields: frozenset[str], objects: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    """For a file whose columns are already named after fields (``user_id``, ``properties.x``).
+
+    >>> identity_mapping(["user_id", "Qty", "context.region"], EVENT_FIELDS, EVENT_OBJECTS)
+    (('user_id', 'user_id'), ('context.region', 'context.region'))
+    """
+    return tuple(
+        (c, c) for c in columns if c in fields or (c.startswith(objects) and "." in c[:-1])
+    )
 
 
 def parse_mapping(
@@ -103,11 +127,11 @@ class RowMapper:
             convert = _number
         elif target in _TIMES:
             convert = self._time
-        elif target == "tags":
+        elif target in ("tags", "regions"):
             convert = self._tags
         elif target == "min_age":
             convert = _whole
-        elif target == "available":
+        elif target == "available" or target.startswith("consent."):
             convert = _flag
         elif target in EVENT_FIELDS:
             convert = _text

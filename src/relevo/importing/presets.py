@@ -2,7 +2,8 @@
 
 Online Retail: a row is a purchase of ``Quantity`` units by ``CustomerID``; a row with no
 CustomerID is a guest checkout, imported as an anonymous person whose ``anonymous_id`` is the
-invoice (one guest per invoice); the invoice is also the session. Cancellations and returns
+invoice (one guest per invoice); the invoice is also the session. The invoice number is not copied into
+``properties``: it would undo the pseudonym of a guest, whose id it is. Cancellations and returns
 (negative quantities, invoices starting with ``C``) become ``return`` events of the absolute
 quantity, by the general rule that a negative purchase is a return. ``Country`` maps to a region
 (uk, eu, row) when the tenant has those three regions; otherwise rows go to the person's home.
@@ -57,7 +58,7 @@ PRESETS: dict[str, Preset] = {
         events=(
             "user_id=CustomerID,guest_id=InvoiceNo,session_id=InvoiceNo,item_id=StockCode,"
             "occurred_at=InvoiceDate,value=Quantity,context.region=Country,"
-            "properties.invoice=InvoiceNo,properties.unit_price=UnitPrice,properties.country=Country"
+            "properties.unit_price=UnitPrice,properties.country=Country"
         ),
         event_type="purchase",
         items="item_id=StockCode,title=Description,price=UnitPrice",

@@ -25,6 +25,7 @@ from relevo.importing.mapping import (
     ITEM_FIELDS,
     ITEM_OBJECTS,
     RowMapper,
+    identity_mapping,
     parse_mapping,
     row_fingerprint,
 )
@@ -96,8 +97,10 @@ def import_events(
     mapper: RowMapper | None = None
     source = f"import:{path.name}"
     for batch in read_batches(path, file_format):
+        if pairs is None and batch.columns is not None:  # a table with no mapping given
+            pairs = _identity(batch.columns, EVENT_FIELDS, EVENT_OBJECTS, path)
         if pairs is None:
-            records = batch.rows
+            records = [_with_type(row, event_type) for row in batch.rows]
         else:
             if mapper is None:
                 constants = {"type": event_type} if event_type else {}
@@ -113,6 +116,30 @@ def import_events(
     report.seconds = round(time.perf_counter() - started, 3)
     report.per_second = round(report.rows / report.seconds, 1) if report.seconds else 0.0
     return report
+
+
+def _identity(columns, fields, objects, path: Path) -> tuple[tuple[str, str], ...]:
+    pairs = identity_mapping(columns, fields, objects)
+    if not pairs:
+        raise InvalidInput(
+            [
+                Violation(
+                    "/map",
+                    "required",
+                    f"no column of {path.name} is named after a field;"
+                    " give --map FIELD=COLUMN,... or --preset",
+                )
+            ],
+            "No column mapping",
+        )
+    return pairs
+
+
+def _with_type(record, event_type: str | None):
+    """A JSON Lines event without a type takes the one given with --type."""
+    if event_type and isinstance(record, dict) and "type" not in record:
+        return {**record, "type": event_type}
+    return record
 
 
 def _event_record(record: dict, row, pairs) -> dict:
@@ -146,6 +173,8 @@ def import_items(
     latest: dict[object, object] = {}
     mapper: RowMapper | None = None
     for batch in read_batches(path, file_format or detect_format(path)):
+        if pairs is None and batch.columns is not None:
+            pairs = _identity(batch.columns, ITEM_FIELDS, ITEM_OBJECTS, path)
         if pairs is not None and mapper is None:
             mapper = RowMapper(pairs, batch.columns)
         for row in batch.rows:

@@ -24,9 +24,9 @@ from relevo.ingest.schemas import SchemaService
 from relevo.ports import NewQuarantineRecord, QuarantineRecord, Storage
 
 Status = Literal["accepted", "duplicate", "rejected"]
-UNPARSED = "invalid_json"
-"""Key of a quarantined payload that was not JSON: only its fingerprint is kept, so it can
-never be replayed; the sender must send it again."""
+UNREPLAYABLE = "unreplayable"
+"""Key of a quarantined payload that was not a JSON object: only its fingerprint is kept, so it
+can never be replayed; the sender must send it again."""
 
 
 class EventResult(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -84,40 +84,33 @@ class IngestService:
         received_at = received_at or self._clock()
         pseudonymize = self._pseudonymizer_for(tenant.tenant_id)
         custom = self._schemas.registered(tenant.tenant_id)
+        policy, regions, limit = self._policy, tenant.regions, self._limits.max_event_bytes
         accepted: list[tuple[int, Event]] = []
         refused: list[_Refused] = []
         for index, payload in enumerate(payloads):
-            if isinstance(payload, msgspec.Raw) and len(payload) > self._limits.max_event_bytes:
-                limit = self._limits.max_event_bytes
-                event, reasons = (
-                    None,
-                    [Violation("", "max_size", f"an event may be at most {limit} bytes")],
-                )
+            size = len(payload) if isinstance(payload, msgspec.Raw) else _encoded_size(payload)
+            if size > limit:
+                event = None
+                reasons = [Violation("", "max_size", f"an event may be at most {limit} bytes")]
             else:
                 event, reasons = decode(payload, Event)
             if event is not None:
-                reasons = check_event(
-                    event, received_at, tenant.regions, self._policy, mode, custom
-                )
+                reasons = check_event(event, received_at, regions, policy, mode, custom)
                 if not reasons and event.type in custom:
                     reasons = self._schemas.check_properties(
                         tenant.tenant_id, event, custom[event.type]
                     )
-            if not pseudonymous and event is not None:
-                event = _pseudonymize_event(event, pseudonymize)
-            if event is not None and not reasons:
-                accepted.append((index, event))
-                continue
-            if event is not None:
+                if not pseudonymous:
+                    _pseudonymize_event(event, pseudonymize)
+                if not reasons:
+                    accepted.append((index, event))
+                    continue
                 refused.append(_Refused(index, event.event_id, msgspec.to_builtins(event), reasons))
             else:
-                payload = _storable(payload, pseudonymize, pseudonymous)
-                event_id = payload.get("event_id") if isinstance(payload, dict) else None
-                refused.append(
-                    _Refused(
-                        index, event_id if isinstance(event_id, str) else None, payload, reasons
-                    )
-                )
+                stored = _storable(payload, pseudonymize, pseudonymous)
+                event_id = stored.get("event_id")
+                event_id = event_id if isinstance(event_id, str) else None
+                refused.append(_Refused(index, event_id, stored, reasons))
         return self._commit(tenant, accepted, refused, source, mode, received_at)
 
     def logged_events(self, tenant: Tenant) -> int:
@@ -145,10 +138,8 @@ class IngestService:
         by_region: dict[str, tuple[list[tuple[int, Event]], list[_Refused]]] = {}
         for (index, event), region in zip(accepted, regions, strict=True):
             by_region.setdefault(region, ([], []))[0].append((index, event))
-        for record in refused:
-            by_region.setdefault(self._quarantine_region(tenant, record.payload), ([], []))[
-                1
-            ].append(record)
+        for record, region in zip(refused, self._quarantine_regions(tenant, refused), strict=True):
+            by_region.setdefault(region, ([], []))[1].append(record)
         results: list[EventResult | None] = [None] * (len(accepted) + len(refused))
         for region, (events, rejects) in by_region.items():
             partition = self._storage.partition(tenant.tenant_id, region)
@@ -176,70 +167,99 @@ class IngestService:
                 results[r.index] = EventResult(r.index, r.event_id, "rejected", r.reasons)
         return results  # type: ignore[return-value]
 
-    def _route(self, tenant: Tenant, events: list[Event]) -> list[str]:
-        """The region each event is stored in: its own ``context.region``, else its person's home.
+    def _homes_of(self, tenant: Tenant, first_regions: dict[str, str | None]) -> dict[str, str]:
+        """The home region of each person, claiming one for people seen for the first time.
 
         A person's home is the region of their first event (the tenant's default region if that
-        event named none) and never moves, so a re-sent event always lands in the same file.
+        event named none) and never moves: all of a person's data lives in that one region's
+        file, whatever region a later event names, and a re-sent event lands where it did before.
         """
-        tenant_id = tenant.tenant_id
-        unknown: dict[str, str] = {}
-        for e in events:  # a person's first event in the batch decides their home
-            if (tenant_id, e.person_key) not in self._homes:
-                unknown.setdefault(e.person_key, e.region or tenant.default_region)
+        tenant_id, homes = tenant.tenant_id, self._homes
+        unknown = [p for p in first_regions if (tenant_id, p) not in homes]
         if unknown:
-            if len(self._homes) > 1_000_000:
-                self._homes.clear()
-            claimed = self._storage.people(tenant_id).claim_home_regions(unknown)
-            self._homes.update(((tenant_id, person), region) for person, region in claimed.items())
-        return [e.region or self._homes[(tenant_id, e.person_key)] for e in events]
+            if len(homes) > 1_000_000:
+                homes.clear()
+            people = self._storage.people(tenant_id)
+            found = people.home_regions(unknown)
+            new = {p: first_regions[p] or tenant.default_region for p in unknown if p not in found}
+            if new:
+                found.update(people.claim_home_regions(new))
+            homes.update(((tenant_id, person), region) for person, region in found.items())
+        return {p: homes[(tenant_id, p)] for p in first_regions}
 
-    def _quarantine_region(self, tenant: Tenant, payload: Any) -> str:
-        """Keep a refused event in its region if that is knowable, else the default region."""
-        if isinstance(payload, dict):
-            context = payload.get("context")
+    def _route(self, tenant: Tenant, events: list[Event]) -> list[str]:
+        firsts: dict[str, str | None] = {}
+        for event in events:  # a person's first event in the batch names their home
+            firsts.setdefault(event.person_key, event.region)
+        homes = self._homes_of(tenant, firsts)
+        return [homes[event.person_key] for event in events]
+
+    def _quarantine_regions(self, tenant: Tenant, refused: list[_Refused]) -> list[str]:
+        """Keep a refused event in its person's home region, else its region, else the default.
+
+        Only a person who is already known, or a valid region, decides: a refused event never
+        claims a home.
+        """
+        persons: list[str | None] = []
+        for record in refused:
+            payload = record.payload
+            person = None
+            if isinstance(payload.get("user_id"), str):
+                person = "u:" + payload["user_id"]
+            elif isinstance(payload.get("anonymous_id"), str):
+                person = "a:" + payload["anonymous_id"]
+            persons.append(person)
+        known = [p for p in persons if p is not None]
+        homes = self._storage.people(tenant.tenant_id).home_regions(known) if known else {}
+        regions = []
+        for record, person in zip(refused, persons, strict=True):
+            context = record.payload.get("context")
             region = context.get("region") if isinstance(context, dict) else None
-            if region in tenant.regions:
-                return region
-            for field, prefix in (("user_id", "u:"), ("anonymous_id", "a:")):
-                person = payload.get(field)
-                if isinstance(person, str):
-                    return self._homes.get(
-                        (tenant.tenant_id, prefix + person), tenant.default_region
-                    )
-        return tenant.default_region
+            if person in homes:
+                regions.append(homes[person])
+            elif region in tenant.regions:
+                regions.append(region)
+            else:
+                regions.append(tenant.default_region)
+        return regions
 
 
-def _pseudonymize_event(event: Event, pseudonymize: Pseudonymizer) -> Event:
-    user, anonymous, session = event.user_id, event.anonymous_id, event.session_id
-    return msgspec.structs.replace(
-        event,
-        user_id=None if user is None else pseudonymize("user_id", user),
-        anonymous_id=None if anonymous is None else pseudonymize("anonymous_id", anonymous),
-        session_id=None if session is None else pseudonymize("session_id", session),
-    )
+def _pseudonymize_event(event: Event, pseudonymize: Pseudonymizer) -> None:
+    """Replace the person ids of a freshly decoded event by their pseudonyms, in place."""
+    if event.user_id is not None:
+        event.user_id = pseudonymize("user_id", event.user_id)
+    if event.anonymous_id is not None:
+        event.anonymous_id = pseudonymize("anonymous_id", event.anonymous_id)
+    if event.session_id is not None:
+        event.session_id = pseudonymize("session_id", event.session_id)
 
 
-def _storable(payload: Any, pseudonymize: Pseudonymizer, pseudonymous: bool) -> Any:
-    """A refused payload as it may be kept. Text that is not JSON cannot be searched for person
-    ids, so only its fingerprint and length are kept; the sender must send it again."""
+def _encoded_size(payload: Any) -> int:
+    try:
+        return len(msgspec.json.encode(payload))
+    except (TypeError, ValueError):  # not JSON-encodable: decoding will say why
+        return 0
+
+
+def _storable(payload: Any, pseudonymize: Pseudonymizer, pseudonymous: bool) -> dict[str, Any]:
+    """A refused payload as it may be kept, person ids replaced by pseudonyms.
+
+    A string id becomes its pseudonym (so a replay after a fix finds the same person); an id of
+    the wrong type is replaced by ``{"redacted": pseudonym}``, which stays refused on replay.
+    Text that is not JSON, or JSON that is not an object, cannot be searched for person ids:
+    only its fingerprint and length are kept, and it is never replayed.
+    """
     if isinstance(payload, (bytes, msgspec.Raw)):
         try:
             payload = msgspec.json.decode(payload)
         except msgspec.DecodeError:
             text = bytes(payload).decode("utf-8", "replace")
-            return {UNPARSED: pseudonymize("payload", text), "length": len(text)}
-    return payload if pseudonymous else _pseudonymize_payload(payload, pseudonymize)
-
-
-def _pseudonymize_payload(payload: Any, pseudonymize: Pseudonymizer) -> Any:
-    """A refused payload as it may be stored: person ids replaced by pseudonyms.
-
-    A string id becomes its pseudonym (so a replay after a fix finds the same person); an id of
-    the wrong type is replaced by ``{"redacted": pseudonym}``, which stays refused on replay.
-    """
+            return {UNREPLAYABLE: pseudonymize("payload", text), "length": len(text)}
     if not isinstance(payload, dict):
-        return {"redacted": pseudonymize("payload", msgspec.json.encode(payload).decode())}
+        text = msgspec.json.encode(payload).decode() if _encoded_size(payload) else repr(payload)
+        return {UNREPLAYABLE: pseudonymize("payload", text), "length": len(text)}
+    if pseudonymous:
+        return payload
     stored = dict(payload)
     for field in PERSON_FIELDS:
         value = stored.get(field)

@@ -13,7 +13,7 @@ import msgspec
 from relevo.domain.derived import derive
 from relevo.domain.events import IngestMode
 from relevo.domain.tenants import Tenant
-from relevo.ingest.pipeline import UNPARSED, IngestService
+from relevo.ingest.pipeline import UNREPLAYABLE, IngestService
 from relevo.ports import Storage, iterate_log
 
 
@@ -56,7 +56,7 @@ def replay_quarantine(storage: Storage, ingest: IngestService, tenant: Tenant) -
         while page := partition.quarantined(after, 1_000):
             after = page[-1].quarantine_id
             for record in page:
-                if isinstance(record.payload, dict) and UNPARSED in record.payload:
+                if isinstance(record.payload, dict) and UNREPLAYABLE in record.payload:
                     report.rejected += 1  # nothing to replay: only a fingerprint was kept
                 else:
                     pending.append(record)
