@@ -24,6 +24,9 @@ class InvalidInput(Exception):
         self.violations = violations
         self.title = title
 
+    def __reduce__(self):  # crosses process boundaries (import workers) intact
+        return (type(self), (self.violations, self.title))
+
 
 def decode(payload: Any, kind: type[T]) -> tuple[T | None, list[Violation]]:
     """Decode JSON bytes (``msgspec.Raw``/``bytes``) or builtin objects into ``kind``.

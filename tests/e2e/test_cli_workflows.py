@@ -113,3 +113,28 @@ def test_keys_lifecycle_through_the_cli(cli) -> None:
     assert key_id in cli.run("keys", "list", "--tenant", "acme").stdout
     assert "revoked" in cli.run("keys", "revoke", key_id).stdout
     assert cli.run("keys", "revoke", key_id, check=False).returncode == 2
+
+
+def test_an_import_in_parallel_workers_equals_one_in_a_single_process(cli, tmp_path) -> None:
+    cli.run("generate", str(tmp_path / "gen"), "--people", "400", "--items", "100")
+    source = tmp_path / "gen" / "events.jsonl"
+    doubled = tmp_path / "doubled.jsonl"  # every event twice: dedupe across workers
+    doubled.write_bytes(source.read_bytes() * 2)
+    states = []
+    for workers, data in (("1", "one"), ("2", "two")):
+        cli.env["RELEVO_DATA_DIR"] = str(tmp_path / data)
+        cli.create_tenant("acme")
+        report = json.loads(
+            cli.run(
+                "import", str(doubled), "--tenant", "acme", "--workers", workers, "--json"
+            ).stdout
+        )
+        assert report["accepted"] == report["duplicate"] == report["rows"] // 2
+        engine = build(Settings(data_dir=tmp_path / data, secret=SECRET))
+        try:
+            states.append({r: engine.storage.partition("acme", r).state() for r in ("eu", "us")})
+            assert engine.ingest.logged_events(engine.tenancy.tenant("acme")) == report["accepted"]
+        finally:
+            engine.close()
+    assert states[0] == states[1]
+    assert sum(sum(s.type_counts.values()) for s in states[0].values()) > 1_000

@@ -13,7 +13,7 @@ from relevo.cli.app import TenantOption, app, console, engine, out, tenant_of
 from relevo.decoding import InvalidInput
 from relevo.domain.violations import Violation
 from relevo.importing.readers import Format
-from relevo.importing.service import ImportReport, import_events, import_items
+from relevo.importing.service import ImportReport, auto_workers, import_events, import_items
 from relevo.ingest.replay import rebuild_derived_state, replay_quarantine
 
 items = typer.Typer(help="Manage the catalog.", no_args_is_help=True)
@@ -82,6 +82,9 @@ def import_command(
     timezone: str | None = typer.Option(
         None, help="Zone of times without an offset (default UTC)."
     ),
+    workers: int = typer.Option(
+        0, min=0, max=64, help="Processes to import with; 0: one per core for files of 8 MB+."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Import events through the ingest pipeline: validated, deduplicated, quarantined if bad.
@@ -103,6 +106,7 @@ def import_command(
             file_format,
             timezone,
             progress=update,
+            workers=workers or auto_workers(file),
         )
     _print_report(report, as_json, "events")
 

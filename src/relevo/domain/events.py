@@ -127,7 +127,8 @@ def check_event(
             Violation("/occurred_at", "timezone", "must be RFC 3339 with a UTC offset, e.g. Z")
         )
     else:
-        if occurred - received_at > policy.future_skew:
+        ahead = occurred - received_at
+        if ahead > policy.future_skew:
             found.append(
                 Violation(
                     "/occurred_at",
@@ -135,7 +136,7 @@ def check_event(
                     f"is more than {policy.future_skew} ahead of the server clock",
                 )
             )
-        if mode is IngestMode.LIVE and received_at - occurred > policy.late_horizon:
+        elif mode is IngestMode.LIVE and -ahead > policy.late_horizon:
             found.append(
                 Violation(
                     "/occurred_at",
@@ -148,24 +149,32 @@ def check_event(
         found.append(
             Violation("/user_id", "one_of_required", "one of user_id or anonymous_id is required")
         )
-    if event.value is not None and not math.isfinite(event.value):
+    value = event.value
+    if value is not None and not math.isfinite(value):
         found.append(Violation("/value", "finite", "must be a finite number"))
-    region = event.context.get("region")
-    if region is not None and region not in regions:
-        found.append(
-            Violation("/context/region", "enum", f"must be one of the tenant's regions {regions}")
-        )
-    rule = BUILTIN_TYPES.get(event.type)
-    if rule is not None:
-        found.extend(_check_builtin(event, rule))
-    elif event.type not in custom_types:
-        found.append(
-            Violation(
-                "/type",
-                "unknown_type",
-                f"'{event.type}' is neither a built-in type nor a registered custom type",
+    if event.context:
+        region = event.context.get("region")
+        if region is not None and region not in regions:
+            found.append(
+                Violation(
+                    "/context/region", "enum", f"must be one of the tenant's regions {regions}"
+                )
             )
-        )
+    rule = BUILTIN_TYPES.get(event.type)
+    if rule is None:
+        if event.type not in custom_types:
+            found.append(
+                Violation(
+                    "/type",
+                    "unknown_type",
+                    f"'{event.type}' is neither a built-in type nor a registered custom type",
+                )
+            )
+    elif rule.required == ("item_id",) and not rule.signed_in and event.item_id is not None:
+        if event.schema_version is not None:  # the common case, checked without a call
+            found.extend(_check_builtin(event, rule))
+    else:
+        found.extend(_check_builtin(event, rule))
     return found
 
 

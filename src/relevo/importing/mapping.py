@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
+from operator import itemgetter
 from typing import Any
 
 from relevo.decoding import InvalidInput
@@ -113,9 +114,9 @@ class RowMapper:
             if missing:
                 raise InvalidInput(missing, "Invalid column mapping")
             index = {name: i for i, name in enumerate(self.columns)}
-            get = [_item_getter(index[column]) for _, column in self.pairs]
+            get = [itemgetter(index[column]) for _, column in self.pairs]
         else:
-            get = [_key_getter(column) for _, column in self.pairs]
+            get = [_KeyGetter(column) for _, column in self.pairs]
         # One compiled step per mapped field, so a row costs a few calls and no branching.
         self._steps = [
             (getter, self._converter(target), *target.partition(".")[::2])
@@ -180,12 +181,14 @@ class RowMapper:
         return parsed
 
 
-def _item_getter(i: int) -> Callable[[Any], Any]:
-    return lambda row: row[i]
+@dataclass(frozen=True, slots=True)
+class _KeyGetter:
+    """A cell of a JSON Lines record (a dict); None for a record that is not an object."""
 
+    key: str
 
-def _key_getter(key: str) -> Callable[[Any], Any]:
-    return lambda row: row.get(key) if isinstance(row, dict) else None
+    def __call__(self, row: Any) -> Any:
+        return row.get(self.key) if isinstance(row, dict) else None
 
 
 def _whole(cell: Any) -> Any:

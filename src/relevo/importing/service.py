@@ -7,14 +7,21 @@ exactly as live traffic does.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from relevo.bootstrap import Relevo
+from relevo.bootstrap import Relevo, build
+from relevo.config import Settings
 from relevo.decoding import InvalidInput
 from relevo.domain.events import IngestMode
 from relevo.domain.tenants import Tenant
@@ -30,7 +37,7 @@ from relevo.importing.mapping import (
     row_fingerprint,
 )
 from relevo.importing.presets import PRESETS, Preset
-from relevo.importing.readers import Format, detect_format, read_batches
+from relevo.importing.readers import Format, RowBatch, detect_format, read_batches
 
 Progress = Callable[[int, int, int], None]  # rows done, bytes done, bytes in all
 
@@ -73,12 +80,19 @@ def import_events(
     timezone: str | None = None,
     batch_size: int = 20_000,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> ImportReport:
-    """Import a file of events. Without a mapping, each JSON Lines record is an event envelope."""
+    """Import a file of events. Without a mapping, each JSON Lines record is an event envelope.
+
+    With ``workers`` > 1, chunks of rows are mapped and ingested by that many processes at
+    once. The result is the same as with one: each chunk is one transaction per region, dedupe
+    reads the log under the write lock, and derived state is an order-free fold.
+    """
     chosen = _preset(preset)
     mapping = mapping or (chosen.events if chosen else None)
     event_type = event_type or (chosen.event_type if chosen else None)
-    zone = _zone(timezone or (chosen.timezone if chosen else "UTC"))
+    zone_name = timezone or (chosen.timezone if chosen else "UTC")
+    _zone(zone_name)
     pairs = parse_mapping(mapping, EVENT_FIELDS, EVENT_OBJECTS) if mapping else None
     values, defaults = {}, {}
     if (
@@ -91,31 +105,132 @@ def import_events(
             defaults["context.region"] = chosen.default_region
     elif pairs:
         pairs = tuple(p for p in pairs if not (chosen and p[0] == "context.region"))
-    file_format = file_format or detect_format(path)
+    plan = EventPlan(
+        pairs, event_type, values, defaults, zone_name, f"import:{path.name}", batch_size
+    )
     report = ImportReport(path.name)
     started = time.perf_counter()
-    mapper: RowMapper | None = None
-    source = f"import:{path.name}"
-    for batch in read_batches(path, file_format):
-        if pairs is None and batch.columns is not None:  # a table with no mapping given
-            pairs = _identity(batch.columns, EVENT_FIELDS, EVENT_OBJECTS, path)
-        if pairs is None:
-            records = [_with_type(row, event_type) for row in batch.rows]
-        else:
-            if mapper is None:
-                constants = {"type": event_type} if event_type else {}
-                mapper = RowMapper(pairs, batch.columns, constants, values, defaults, zone)
-            records = [_event_record(mapper(row), row, pairs) for row in batch.rows]
-        for start in range(0, len(records), batch_size):
-            chunk = records[start : start + batch_size]
-            for result in relevo.ingest.ingest(tenant, chunk, source, IngestMode.BACKFILL):
-                setattr(report, result.status, getattr(report, result.status) + 1)
-        report.rows += len(records)
-        if progress:
-            progress(report.rows, batch.position, batch.size)
+    batches = read_batches(path, file_format or detect_format(path))
+    with _runner(relevo, tenant, plan, workers) as run:
+        for counts, rows, position, size in run(plan.checked(batch, path) for batch in batches):
+            for status, count in counts.items():
+                setattr(report, status, getattr(report, status) + count)
+            report.rows += rows
+            if progress:
+                progress(report.rows, position, size)
     report.seconds = round(time.perf_counter() - started, 3)
     report.per_second = round(report.rows / report.seconds, 1) if report.seconds else 0.0
     return report
+
+
+@dataclass
+class EventPlan:
+    """How a file's rows become events; small and picklable, so worker processes share it."""
+
+    pairs: tuple[tuple[str, str], ...] | None
+    event_type: str | None
+    values: dict[str, dict[str, str]]
+    defaults: dict[str, str]
+    zone: str
+    source: str
+    batch_size: int
+    _mappers: dict[tuple[str, ...], RowMapper] = field(default_factory=dict)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_mappers": {}}  # rebuilt where it is used
+
+    def checked(self, batch: RowBatch, path: Path) -> RowBatch:
+        """Settle the mapping from the first batch, so a bad one fails before any work."""
+        if self.pairs is None and batch.columns is not None:
+            self.pairs = _identity(batch.columns, EVENT_FIELDS, EVENT_OBJECTS, path)
+        if self.pairs is not None:
+            self._mapper(batch.columns)
+        return batch
+
+    def _mapper(self, columns: list[str] | None) -> RowMapper:
+        key = tuple(columns or ())
+        mapper = self._mappers.get(key)
+        if mapper is None:
+            constants = {"type": self.event_type} if self.event_type else {}
+            mapper = RowMapper(
+                self.pairs or (),
+                columns,
+                constants,
+                self.values,
+                self.defaults,
+                ZoneInfo(self.zone),
+            )
+            self._mappers[key] = mapper
+        return mapper
+
+    def ingest(self, relevo: Relevo, tenant: Tenant, batch: RowBatch) -> Counter[str]:
+        if self.pairs is None:
+            records = [_with_type(row, self.event_type) for row in batch.rows]
+        else:
+            mapper = self._mapper(batch.columns)
+            records = [  # a JSON Lines line that is not JSON goes on as is, to be refused
+                row if isinstance(row, msgspec.Raw) else _event_record(mapper(row), row)
+                for row in batch.rows
+            ]
+        counts: Counter[str] = Counter()
+        for start in range(0, len(records), self.batch_size):
+            chunk = records[start : start + self.batch_size]
+            results = relevo.ingest.ingest(tenant, chunk, self.source, IngestMode.BACKFILL)
+            counts.update(result.status for result in results)
+        return counts
+
+
+Outcome = tuple[Counter[str], int, int, int]  # counts, rows, file position, file size
+
+
+@contextmanager
+def _runner(
+    relevo: Relevo, tenant: Tenant, plan: EventPlan, workers: int
+) -> Iterator[Callable[[Iterable[RowBatch]], Iterator[Outcome]]]:
+    """Run the plan on batches, here or in ``workers`` processes, yielding outcomes in order."""
+    if workers <= 1:
+        yield lambda batches: (
+            (plan.ingest(relevo, tenant, b), len(b.rows), b.position, b.size) for b in batches
+        )
+        return
+    context = multiprocessing.get_context("spawn")  # fresh processes: no inherited SQLite handles
+    with ProcessPoolExecutor(
+        workers, context, initializer=_start_worker, initargs=(relevo.settings, tenant.tenant_id)
+    ) as pool:
+
+        def run(batches: Iterable[RowBatch]) -> Iterator[Outcome]:
+            pending: deque[tuple[Future[Counter[str]], int, int, int]] = deque()
+            for batch in batches:
+                future = pool.submit(_work, plan, batch)
+                pending.append((future, len(batch.rows), batch.position, batch.size))
+                while len(pending) > 2 * workers:  # bound what waits in memory
+                    done, rows, position, size = pending.popleft()
+                    yield done.result(), rows, position, size
+            while pending:
+                done, rows, position, size = pending.popleft()
+                yield done.result(), rows, position, size
+
+        yield run
+
+
+_worker: tuple[Relevo, Tenant] | None = None
+
+
+def _start_worker(settings: Settings, tenant_id: str) -> None:
+    global _worker
+    relevo = build(settings)
+    _worker = (relevo, relevo.tenancy.tenant(tenant_id))
+
+
+def _work(plan: EventPlan, batch: RowBatch) -> Counter[str]:
+    assert _worker is not None, "the worker was not started"
+    return plan.ingest(*_worker, batch)
+
+
+def auto_workers(path: Path) -> int:
+    """Processes worth starting for a file: one per core for files of 8 MB and more."""
+    large = path.is_file() and path.stat().st_size >= 8 * 1024 * 1024
+    return max(1, min(os.cpu_count() or 1, 8)) if large else 1
 
 
 def _identity(columns, fields, objects, path: Path) -> tuple[tuple[str, str], ...]:
@@ -142,7 +257,7 @@ def _with_type(record, event_type: str | None):
     return record
 
 
-def _event_record(record: dict, row, pairs) -> dict:
+def _event_record(record: dict, row) -> dict:
     """Apply the import's row rules: guests, returns, and an id for rows that carry none."""
     guest = record.pop("guest_id", None)
     if "user_id" not in record and "anonymous_id" not in record and guest is not None:

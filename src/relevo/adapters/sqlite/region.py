@@ -59,6 +59,10 @@ _event_decoder = msgspec.json.Decoder(Event)
 _recent_decoder = msgspec.json.Decoder(list[RecentItem])
 _reasons_decoder = msgspec.json.Decoder(list[Violation])
 _DERIVED_TABLES = ("type_counts", "item_stats", "recent_items")
+_INSERT_EVENT = (
+    "INSERT INTO events (event_id, type, occurred_at_us, received_at_us, person, item_id, body)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 class SqlitePartitionWriter:
@@ -66,42 +70,53 @@ class SqlitePartitionWriter:
         self._db = db
 
     def append(self, events: Sequence[Event], received_at: datetime) -> list[bool]:
+        """Insert the events not yet in the log. Optimistic: a batch of new events (the usual
+        case) costs one executemany; only if the unique index finds a repeat are the ids looked
+        up and the batch inserted again without the ones already logged."""
+        received = micros(received_at)
+        fresh: list[bool] = []
+        rows: list[tuple] = []
         seen: set[str] = set()
-        ids = [event.event_id for event in events]
+        for event in events:
+            new = event.event_id not in seen
+            fresh.append(new)
+            if new:
+                seen.add(event.event_id)
+                rows.append(
+                    (
+                        event.event_id,
+                        event.type,
+                        micros(event.occurred_at),
+                        received,
+                        event.person_key,
+                        event.item_id,
+                        _encode(event),
+                    )
+                )
+        db = self._db
+        db.execute("SAVEPOINT append")
+        try:
+            db.executemany(_INSERT_EVENT, rows)
+        except sqlite3.IntegrityError:
+            db.execute("ROLLBACK TO append")
+            logged = self._logged([row[0] for row in rows])
+            db.executemany(_INSERT_EVENT, [row for row in rows if row[0] not in logged])
+            fresh = [new and e.event_id not in logged for new, e in zip(fresh, events, strict=True)]
+        db.execute("RELEASE append")
+        return fresh
+
+    def _logged(self, ids: list[str]) -> set[str]:
+        found: set[str] = set()
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            seen.update(
+            found.update(
                 row[0]
                 for row in self._db.execute(
                     f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk
                 )
             )
-        received = micros(received_at)
-        rows, fresh = [], []
-        for event in events:
-            if event.event_id in seen:
-                fresh.append(False)
-                continue
-            seen.add(event.event_id)
-            fresh.append(True)
-            rows.append(
-                (
-                    event.event_id,
-                    event.type,
-                    micros(event.occurred_at),
-                    received,
-                    event.person_key,
-                    event.item_id,
-                    _encode(event),
-                )
-            )
-        self._db.executemany(
-            "INSERT INTO events (event_id, type, occurred_at_us, received_at_us, person,"
-            " item_id, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        return fresh
+        return found
 
     def apply(self, delta: StateDelta, recent_limit: int) -> None:
         db = self._db
