@@ -83,7 +83,10 @@ def import_command(
         None, help="Zone of times without an offset (default UTC)."
     ),
     workers: int = typer.Option(
-        0, min=0, max=64, help="Processes to import with; 0: one per core for files of 8 MB+."
+        0,
+        min=0,
+        max=64,
+        help="Processes to import with; 0: one per core for files of 2 MB and more.",
     ),
     as_json: bool = JsonOption,
 ) -> None:

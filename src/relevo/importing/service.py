@@ -44,6 +44,7 @@ Progress = Callable[[int, int, int], None]  # rows done, bytes done, bytes in al
 
 class ImportReport(msgspec.Struct):
     file: str
+    workers: int = 1
     rows: int = 0
     accepted: int = 0
     duplicate: int = 0
@@ -108,7 +109,7 @@ def import_events(
     plan = EventPlan(
         pairs, event_type, values, defaults, zone_name, f"import:{path.name}", batch_size
     )
-    report = ImportReport(path.name)
+    report = ImportReport(path.name, workers=max(1, workers))
     started = time.perf_counter()
     batches = read_batches(path, file_format or detect_format(path))
     with _runner(relevo, tenant, plan, workers) as run:
@@ -228,8 +229,9 @@ def _work(plan: EventPlan, batch: RowBatch) -> Counter[str]:
 
 
 def auto_workers(path: Path) -> int:
-    """Processes worth starting for a file: one per core for files of 8 MB and more."""
-    large = path.is_file() and path.stat().st_size >= 8 * 1024 * 1024
+    """Processes worth starting for a file: one per core (up to 8) for files of 2 MB and more;
+    below that, starting them costs more than they save."""
+    large = path.is_file() and path.stat().st_size >= 2 * 1024 * 1024
     return max(1, min(os.cpu_count() or 1, 8)) if large else 1
 
 
