@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from relevo.bootstrap import build
 from relevo.cli.app import TenantOption, app, console, engine, out, tenant_of
 from relevo.decoding import InvalidInput
 from relevo.domain.violations import Violation
@@ -27,7 +28,7 @@ FormatOption = typer.Option(
 JsonOption = typer.Option(False, "--json", help="Print one JSON object instead of a table.")
 
 
-def _progress(show: bool):
+def progress_bar(show: bool):
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -97,7 +98,7 @@ def import_command(
     anonymous person. History of any age is accepted (the live late-event horizon does not apply).
     """
     relevo = engine()
-    progress, update = _progress(not as_json)
+    progress, update = progress_bar(not as_json)
     with progress:
         report = import_events(
             relevo,
@@ -110,6 +111,7 @@ def import_command(
             timezone,
             progress=update,
             workers=workers or auto_workers(file),
+            build=build,
         )
     _print_report(report, as_json, "events")
 
@@ -129,7 +131,7 @@ def items_import(
 ) -> None:
     """Upsert catalog items from a file; a repeated item id keeps its last row. `tags` split on '|'."""
     relevo = engine()
-    progress, update = _progress(not as_json)
+    progress, update = progress_bar(not as_json)
     with progress:
         report = import_items(
             relevo, tenant_of(relevo, tenant), file, mapping, preset, file_format, update

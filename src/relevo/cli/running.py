@@ -13,10 +13,10 @@ import uvicorn
 from relevo.api.app import create_app
 from relevo.bootstrap import build
 from relevo.cli.app import app, console, out
-from relevo.cli.data import _progress
+from relevo.cli.data import progress_bar
 from relevo.config import load_settings
 from relevo.domain.tenants import Scope
-from relevo.importing.service import import_events, import_items
+from relevo.importing.service import auto_workers, import_events, import_items
 
 
 @app.command()
@@ -78,10 +78,18 @@ def demo(
                 generated / "events.jsonl",
                 None,
             )
-        progress, update = _progress(True)
+        progress, update = progress_bar(True)
         with progress:
             items = import_items(relevo, tenant, items_file, preset=preset, progress=update)
-            events = import_events(relevo, tenant, events_file, preset=preset, progress=update)
+            events = import_events(
+                relevo,
+                tenant,
+                events_file,
+                preset=preset,
+                progress=update,
+                workers=auto_workers(events_file),
+                build=build,
+            )
         console.print(
             f"catalog: {items.accepted:,} items; events: {events.accepted:,} accepted,"
             f" {events.duplicate:,} duplicate, {events.rejected:,} refused, {events.per_second:,.0f}/s"

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from relevo.bootstrap import Relevo, build
+from relevo.bootstrap import Relevo
 from relevo.config import Settings
 from relevo.decoding import InvalidInput
 from relevo.domain.events import IngestMode
@@ -82,11 +82,13 @@ def import_events(
     batch_size: int = 20_000,
     progress: Progress | None = None,
     workers: int = 1,
+    build: Callable[[Settings], Relevo] | None = None,
 ) -> ImportReport:
     """Import a file of events. Without a mapping, each JSON Lines record is an event envelope.
 
     With ``workers`` > 1, chunks of rows are mapped and ingested by that many processes at
-    once. The result is the same as with one: each chunk is one transaction per region, dedupe
+    once, each with the engine ``build`` makes from the settings. The result is the same as
+    with one: each chunk is one transaction per region, dedupe
     reads the log under the write lock, and derived state is an order-free fold.
     """
     chosen = _preset(preset)
@@ -112,7 +114,9 @@ def import_events(
     report = ImportReport(path.name, workers=max(1, workers))
     started = time.perf_counter()
     batches = read_batches(path, file_format or detect_format(path))
-    with _runner(relevo, tenant, plan, workers) as run:
+    if workers > 1 and build is None:
+        raise ValueError("parallel import needs the engine factory (bootstrap.build)")
+    with _runner(relevo, tenant, plan, workers, build) as run:
         for counts, rows, position, size in run(plan.checked(batch, path) for batch in batches):
             for status, count in counts.items():
                 setattr(report, status, getattr(report, status) + count)
@@ -186,7 +190,11 @@ Outcome = tuple[Counter[str], int, int, int]  # counts, rows, file position, fil
 
 @contextmanager
 def _runner(
-    relevo: Relevo, tenant: Tenant, plan: EventPlan, workers: int
+    relevo: Relevo,
+    tenant: Tenant,
+    plan: EventPlan,
+    workers: int,
+    build: Callable[[Settings], Relevo] | None,
 ) -> Iterator[Callable[[Iterable[RowBatch]], Iterator[Outcome]]]:
     """Run the plan on batches, here or in ``workers`` processes, yielding outcomes in order."""
     if workers <= 1:
@@ -196,7 +204,10 @@ def _runner(
         return
     context = multiprocessing.get_context("spawn")  # fresh processes: no inherited SQLite handles
     with ProcessPoolExecutor(
-        workers, context, initializer=_start_worker, initargs=(relevo.settings, tenant.tenant_id)
+        workers,
+        context,
+        initializer=_start_worker,
+        initargs=(build, relevo.settings, tenant.tenant_id),
     ) as pool:
 
         def run(batches: Iterable[RowBatch]) -> Iterator[Outcome]:
@@ -217,7 +228,7 @@ def _runner(
 _worker: tuple[Relevo, Tenant] | None = None
 
 
-def _start_worker(settings: Settings, tenant_id: str) -> None:
+def _start_worker(build: Callable[[Settings], Relevo], settings: Settings, tenant_id: str) -> None:
     global _worker
     relevo = build(settings)
     _worker = (relevo, relevo.tenancy.tenant(tenant_id))
