@@ -16,7 +16,7 @@ from relevo.bootstrap import Relevo
 
 
 def create_app(relevo: Relevo) -> Starlette:
-    document = openapi_document(__version__)
+    document = openapi_document(__version__, relevo.settings.max_batch_events)
 
     async def openapi(request: Request) -> Response:
         return json_response(document)

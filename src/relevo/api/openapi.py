@@ -36,9 +36,14 @@ OPERATIONS: tuple[tuple[str, str, str, str | None, Any, tuple[str, Any]], ...] =
     (
         "post",
         "/v1/items",
-        "Upsert a batch of items",
+        "Upsert one item or a batch",
         "admin",
-        {"type": "array", "items": {"$ref": "#/components/schemas/Item"}},
+        {
+            "oneOf": [
+                {"$ref": "#/components/schemas/Item"},
+                {"type": "array", "items": {"$ref": "#/components/schemas/Item"}, "maxItems": 1000},
+            ]
+        },
         ("200", {"$ref": "#/components/schemas/ItemResults"}),
     ),
     (
@@ -157,7 +162,12 @@ def _results(name: str) -> dict[str, Any]:
     }
 
 
-def openapi_document(version: str) -> dict[str, Any]:
+_BATCHES = {("post", "/v1/events"), ("post", "/v1/items")}
+_MULTI_STATUS = "Some records were refused; the others were taken (see each result)"
+
+
+def openapi_document(version: str, max_batch: int = 1000) -> dict[str, Any]:
+    """The document; ``max_batch`` is the configured largest batch."""
     _, components = msgspec.json.schema_components(
         [Event, Item, EventSchema, EventResult, ItemResult, Violation, QuarantineRecord],
         ref_template="#/components/schemas/{name}",
@@ -165,6 +175,8 @@ def openapi_document(version: str) -> dict[str, Any]:
     components.update(
         Problem=_PROBLEM, EventResults=_results("EventResult"), ItemResults=_results("ItemResult")
     )
+    for name, field in (("Event", "occurred_at"), ("Item", "created_at")):
+        components[name]["properties"][field]["format"] = "date-time"
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, scope, request, (status, response) in OPERATIONS:
         operation: dict[str, Any] = {"summary": summary, "responses": {}}
@@ -180,6 +192,14 @@ def openapi_document(version: str) -> dict[str, Any]:
         if response is not None:
             success["content"] = {"application/json": {"schema": response}}
         operation["responses"][status] = success
+        if (method, path) in _BATCHES:
+            operation["requestBody"]["content"]["application/json"]["schema"] = _with_max(
+                request, max_batch
+            )
+            operation["responses"]["207"] = {
+                "description": _MULTI_STATUS,
+                "content": {"application/json": {"schema": response}},
+            }
         operation["responses"]["default"] = {
             "description": "A problem (4xx for bad input, naming each field and rule)",
             "content": {
@@ -202,6 +222,17 @@ def openapi_document(version: str) -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+def _with_max(schema: Any, max_batch: int) -> Any:
+    if isinstance(schema, dict):
+        return {
+            k: (max_batch if k == "maxItems" else _with_max(v, max_batch))
+            for k, v in schema.items()
+        }
+    if isinstance(schema, list):
+        return [_with_max(v, max_batch) for v in schema]
+    return schema
 
 
 DOCS_HTML = """<!doctype html>
