@@ -15,7 +15,9 @@ from relevo.domain.pseudonyms import Pseudonymizer, tenant_key
 from relevo.ingest.pipeline import IngestLimits, IngestService
 from relevo.ingest.schemas import SchemaService
 from relevo.ports import Storage
+from relevo.registry.service import RegistryService
 from relevo.tenancy.service import TenancyService
+from relevo.training.service import TrainingService
 
 
 @dataclass
@@ -28,6 +30,8 @@ class Relevo:
     catalog: CatalogService
     schemas: SchemaService
     ingest: IngestService
+    registry: RegistryService
+    training: TrainingService
 
     def close(self) -> None:
         self.storage.close()
@@ -63,6 +67,7 @@ def build(settings: Settings | None = None) -> Relevo:
         return found
 
     schemas = SchemaService(storage)
+    registry = RegistryService(storage)
     ingest = IngestService(
         storage,
         schemas,
@@ -77,4 +82,6 @@ def build(settings: Settings | None = None) -> Relevo:
         catalog=CatalogService(storage),
         schemas=schemas,
         ingest=ingest,
+        registry=registry,
+        training=TrainingService(registry, pseudonymizer_for),
     )

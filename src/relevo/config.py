@@ -19,6 +19,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from relevo.domain.events import DEFAULT_WEIGHTS
+
 
 class ConfigError(Exception):
     """Configuration that breaks a rule; the message names each setting and its rule."""
@@ -44,6 +46,11 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(64 * 1024, ge=256)
     recent_items_limit: int = Field(50, ge=1, le=1000)
     sqlite_synchronous: Literal["full", "normal"] = "full"
+    interaction_weights: dict[str, dict[str, float]] = Field(
+        {},
+        description="weight of each event type for training, by tenant id ('*': every tenant);"
+        " merged over the built-in defaults",
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 
@@ -86,3 +93,13 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
     except ValueError as error:  # a malformed TOML file
         raise ConfigError(f"invalid configuration file: {error}") from None
+
+
+def interaction_weights(settings: Settings, tenant_id: str) -> dict[str, float]:
+    """The built-in weights, then the ones configured for every tenant, then this tenant's.
+
+    >>> interaction_weights(Settings(interaction_weights={"shop": {"view": 0.5}}), "shop")["view"]
+    0.5
+    """
+    configured = settings.interaction_weights
+    return {**DEFAULT_WEIGHTS, **configured.get("*", {}), **configured.get(tenant_id, {})}

@@ -17,6 +17,7 @@ import msgspec
 from relevo.domain.derived import DerivedState, StateDelta
 from relevo.domain.events import Event
 from relevo.domain.items import Item
+from relevo.domain.models import ModelRecord, NewModel, Promotion
 from relevo.domain.schemas import EventSchema
 from relevo.domain.tenants import ApiKey, Tenant
 from relevo.domain.violations import Violation
@@ -108,6 +109,54 @@ class RegionPartition(Protocol):
     def state(self) -> DerivedState: ...
 
 
+class ModelRegistry(Protocol):
+    """One tenant's trained models: versioned artifacts (files) with their metadata and the
+    history of which version serves. Where the bytes live (files, an object store) is the
+    adapter's business; callers only ever see whole, verified artifacts."""
+
+    def register(self, model: NewModel, files: Mapping[str, bytes], at: datetime) -> ModelRecord:
+        """Store the artifact and its record as the name's next version (1, 2, 3...).
+
+        Atomic: concurrent registrations get distinct versions, and a crash part-way leaves no
+        record (files without a record are invisible and cleaned up later).
+        """
+        ...
+
+    def versions(self, name: str) -> list[ModelRecord]:
+        """Every version of a model, newest first; empty for an unknown name."""
+        ...
+
+    def names(self) -> list[str]:
+        """Names with at least one version, sorted."""
+        ...
+
+    def get(self, name: str, version: int) -> ModelRecord | None: ...
+    def files(self, name: str, version: int) -> dict[str, bytes]:
+        """The artifact of a registered version, checked against its checksum.
+
+        Raises ``CorruptArtifact`` if a file is missing or changed, ``LookupError`` if the
+        version was never registered.
+        """
+        ...
+
+    def promote(self, name: str, version: int, at: datetime) -> bool:
+        """Make a registered version the one that serves; False if it already was.
+
+        Raises ``LookupError`` if the version was never registered.
+        """
+        ...
+
+    def rollback(self, name: str, at: datetime) -> int | None:
+        """Return to the version promoted before the current one, at once and atomically;
+        the version now promoted, or None (and no change) if there is none to return to."""
+        ...
+
+    def promoted(self, name: str) -> ModelRecord | None: ...
+    def promotions(self, name: str) -> list[Promotion]:
+        """Every change of the promoted version, oldest first."""
+        ...
+
+
 class Storage(Protocol):
     """The root of all storage; the one thing bootstrap builds from configuration."""
 
@@ -117,6 +166,7 @@ class Storage(Protocol):
     def schemas(self, tenant_id: str) -> SchemaRegistry: ...
     def people(self, tenant_id: str) -> PeopleDirectory: ...
     def partition(self, tenant_id: str, region: str) -> RegionPartition: ...
+    def models(self, tenant_id: str) -> ModelRegistry: ...
     def close(self) -> None: ...
 
 

@@ -9,6 +9,7 @@ from rich.markup import escape
 from relevo.cli.app import app, console
 from relevo.config import ConfigError
 from relevo.decoding import InvalidInput
+from relevo.domain.models import CorruptArtifact
 from relevo.importing.readers import FileProblem
 
 
@@ -23,6 +24,6 @@ def main() -> None:
                 f"  {violation.field or '(input)'}: {violation.detail} [dim]({violation.rule})[/dim]"
             )
         sys.exit(2)
-    except (ConfigError, FileProblem) as error:
+    except (ConfigError, FileProblem, CorruptArtifact) as error:
         console.print(f"[red]error:[/red] {escape(str(error))}")
         sys.exit(2)

@@ -31,4 +31,4 @@ def tenant_of(relevo: Relevo, tenant_id: str) -> Tenant:
 
 
 # Register the command groups (imported for their side effect on ``app``).
-from relevo.cli import admin, data, running  # noqa: E402, F401
+from relevo.cli import admin, data, models, running, training  # noqa: E402, F401

@@ -58,6 +58,15 @@ def micros(moment: datetime) -> int:
     return (moment - (_EPOCH if moment.tzinfo else _NAIVE_EPOCH)) // _MICROSECOND
 
 
+def from_micros(us: int) -> datetime:
+    """The UTC moment ``us`` microseconds after the Unix epoch (the inverse of ``micros``).
+
+    >>> from_micros(micros(datetime(2026, 11, 21, 10, 0, tzinfo=UTC))).isoformat()
+    '2026-11-21T10:00:00+00:00'
+    """
+    return _EPOCH + timedelta(microseconds=us)
+
+
 def derive(events: Iterable[Event], recent_limit: int) -> StateDelta:
     """Fold new (already deduplicated) events into a delta."""
     delta = StateDelta()

@@ -88,6 +88,21 @@ BUILTIN_TYPES: Mapping[str, TypeRule] = {
 list: bulk imports of shop data need it, and it is negative feedback for the models."""
 
 
+DEFAULT_WEIGHTS: Mapping[str, float] = {
+    "view": 1.0,
+    "click": 1.0,
+    "rate": 1.0,
+    "add_to_cart": 3.0,
+    "purchase": 5.0,
+    "conversion": 5.0,
+    "dismiss": -2.0,
+    "return": -5.0,
+}
+"""Weight of each event type; a type not listed (impression, search, signup...) is not an
+interaction. Negative weights are negative feedback: they cancel the positive ones of the same
+person and item, and a pair whose net weight is not positive is no interaction at all."""
+
+
 class IngestMode(Enum):
     """LIVE events must be recent; a BACKFILL (bulk import of history) may be of any age."""
 

@@ -16,11 +16,11 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from relevo.bootstrap import Relevo
 from relevo.config import Settings
 from relevo.decoding import InvalidInput
 from relevo.domain.events import IngestMode
@@ -38,6 +38,9 @@ from relevo.importing.mapping import (
 )
 from relevo.importing.presets import PRESETS, Preset
 from relevo.importing.readers import Format, RowBatch, detect_format, read_batches
+
+if TYPE_CHECKING:  # the engine is built by bootstrap, which builds on this module's neighbours
+    from relevo.bootstrap import Relevo
 
 Progress = Callable[[int, int, int], None]  # rows done, bytes done, bytes in all
 
@@ -91,6 +94,35 @@ def import_events(
     with one: each chunk is one transaction per region, dedupe
     reads the log under the write lock, and derived state is an order-free fold.
     """
+    plan = event_plan(tenant, path, mapping, event_type, preset, timezone, batch_size)
+    report = ImportReport(path.name, workers=max(1, workers))
+    started = time.perf_counter()
+    batches = read_batches(path, file_format or detect_format(path))
+    if workers > 1 and build is None:
+        raise ValueError("parallel import needs the engine factory (bootstrap.build)")
+    with _runner(relevo, tenant, plan, workers, build) as run:
+        for counts, rows, position, size in run(plan.checked(batch, path) for batch in batches):
+            for status, count in counts.items():
+                setattr(report, status, getattr(report, status) + count)
+            report.rows += rows
+            if progress:
+                progress(report.rows, position, size)
+    report.seconds = round(time.perf_counter() - started, 3)
+    report.per_second = round(report.rows / report.seconds, 1) if report.seconds else 0.0
+    return report
+
+
+def event_plan(
+    tenant: Tenant,
+    path: Path,
+    mapping: str | None = None,
+    event_type: str | None = None,
+    preset: str | None = None,
+    timezone: str | None = None,
+    batch_size: int = 20_000,
+) -> EventPlan:
+    """How the rows of a file become events: the mapping, fixed type, zone and region values
+    given or taken from a preset; a bad mapping, preset or zone fails here, before any row."""
     chosen = _preset(preset)
     mapping = mapping or (chosen.events if chosen else None)
     event_type = event_type or (chosen.event_type if chosen else None)
@@ -108,24 +140,9 @@ def import_events(
             defaults["context.region"] = chosen.default_region
     elif pairs:
         pairs = tuple(p for p in pairs if not (chosen and p[0] == "context.region"))
-    plan = EventPlan(
+    return EventPlan(
         pairs, event_type, values, defaults, zone_name, f"import:{path.name}", batch_size
     )
-    report = ImportReport(path.name, workers=max(1, workers))
-    started = time.perf_counter()
-    batches = read_batches(path, file_format or detect_format(path))
-    if workers > 1 and build is None:
-        raise ValueError("parallel import needs the engine factory (bootstrap.build)")
-    with _runner(relevo, tenant, plan, workers, build) as run:
-        for counts, rows, position, size in run(plan.checked(batch, path) for batch in batches):
-            for status, count in counts.items():
-                setattr(report, status, getattr(report, status) + count)
-            report.rows += rows
-            if progress:
-                progress(report.rows, position, size)
-    report.seconds = round(time.perf_counter() - started, 3)
-    report.per_second = round(report.rows / report.seconds, 1) if report.seconds else 0.0
-    return report
 
 
 @dataclass
@@ -168,15 +185,18 @@ class EventPlan:
             self._mappers[key] = mapper
         return mapper
 
-    def ingest(self, relevo: Relevo, tenant: Tenant, batch: RowBatch) -> Counter[str]:
+    def records(self, batch: RowBatch) -> list[Any]:
+        """The batch's rows as event records (dicts), ready to be decoded and checked."""
         if self.pairs is None:
-            records = [_with_type(row, self.event_type) for row in batch.rows]
-        else:
-            mapper = self._mapper(batch.columns)
-            records = [  # a JSON Lines line that is not JSON goes on as is, to be refused
-                row if isinstance(row, msgspec.Raw) else _event_record(mapper(row), row)
-                for row in batch.rows
-            ]
+            return [_with_type(row, self.event_type) for row in batch.rows]
+        mapper = self._mapper(batch.columns)
+        return [  # a JSON Lines line that is not JSON goes on as is, to be refused
+            row if isinstance(row, msgspec.Raw) else _event_record(mapper(row), row)
+            for row in batch.rows
+        ]
+
+    def ingest(self, relevo: Relevo, tenant: Tenant, batch: RowBatch) -> Counter[str]:
+        records = self.records(batch)
         counts: Counter[str] = Counter()
         for start in range(0, len(records), self.batch_size):
             chunk = records[start : start + self.batch_size]

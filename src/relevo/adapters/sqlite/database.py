@@ -6,16 +6,14 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+from relevo.domain.derived import from_micros as to_datetime
+
+__all__ = ["Database", "Synchronous", "to_datetime"]
+
 Synchronous = Literal["full", "normal"]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def to_datetime(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
 
 
 class Database:

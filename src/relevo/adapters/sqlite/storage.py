@@ -9,6 +9,7 @@ from relevo.adapters.sqlite import control, region, tenant
 from relevo.adapters.sqlite.control import SqliteTenantDirectory
 from relevo.adapters.sqlite.database import Database, Synchronous
 from relevo.adapters.sqlite.region import SqliteRegionPartition
+from relevo.adapters.sqlite.registry import SqliteModelRegistry
 from relevo.adapters.sqlite.tenant import SqliteCatalog, SqlitePeopleDirectory, SqliteSchemaRegistry
 from relevo.domain.tenants import RegionName, TenantId
 
@@ -20,7 +21,8 @@ class SqliteStorage:
         self._lock = threading.Lock()
         self._databases: dict[Path, Database] = {}
         self._stores: dict[
-            str, tuple[SqliteCatalog, SqliteSchemaRegistry, SqlitePeopleDirectory]
+            str,
+            tuple[SqliteCatalog, SqliteSchemaRegistry, SqlitePeopleDirectory, SqliteModelRegistry],
         ] = {}
         self._partitions: dict[tuple[str, str], SqliteRegionPartition] = {}
         self.tenants = SqliteTenantDirectory(
@@ -44,8 +46,14 @@ class SqliteStorage:
     def _tenant_stores(self, tenant_id: str):
         stores = self._stores.get(tenant_id)
         if stores is None:
-            db = self._open(self._tenant_dir(tenant_id) / "tenant.sqlite3", tenant.MIGRATIONS)
-            stores = (SqliteCatalog(db), SqliteSchemaRegistry(db), SqlitePeopleDirectory(db))
+            folder = self._tenant_dir(tenant_id)
+            db = self._open(folder / "tenant.sqlite3", tenant.MIGRATIONS)
+            stores = (
+                SqliteCatalog(db),
+                SqliteSchemaRegistry(db),
+                SqlitePeopleDirectory(db),
+                SqliteModelRegistry(db, folder / "models"),
+            )
             self._stores[tenant_id] = stores
         return stores
 
@@ -57,6 +65,9 @@ class SqliteStorage:
 
     def people(self, tenant_id: str) -> SqlitePeopleDirectory:
         return self._tenant_stores(tenant_id)[2]
+
+    def models(self, tenant_id: str) -> SqliteModelRegistry:
+        return self._tenant_stores(tenant_id)[3]
 
     def partition(self, tenant_id: str, region_name: RegionName) -> SqliteRegionPartition:
         key = (tenant_id, region_name)

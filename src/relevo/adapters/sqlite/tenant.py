@@ -1,4 +1,6 @@
-"""A tenant's catalog, event schemas and people's home regions, in ``tenant.sqlite3``."""
+"""A tenant's catalog, event schemas and people's home regions, in ``tenant.sqlite3``.
+
+The same file holds the model registry's records (see ``registry.py``)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,24 @@ MIGRATIONS = (
         person TEXT PRIMARY KEY,
         home_region TEXT NOT NULL
     ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE models (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_at_us INTEGER NOT NULL,
+        body BLOB NOT NULL,
+        PRIMARY KEY (name, version)
+    ) WITHOUT ROWID;
+    CREATE TABLE model_promotions (
+        seq INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        action TEXT NOT NULL CHECK (action IN ('promote', 'rollback')),
+        at_us INTEGER NOT NULL,
+        FOREIGN KEY (name, version) REFERENCES models (name, version)
+    );
+    CREATE INDEX model_promotions_name ON model_promotions (name, seq)
     """,
 )
 

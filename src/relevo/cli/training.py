@@ -1,0 +1,232 @@
+"""Learning from the log: ``train``, ``evaluate`` and ``recommend-batch``."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from enum import StrEnum
+from pathlib import Path
+
+import msgspec
+import typer
+from rich.table import Table
+
+from relevo.bootstrap import Relevo
+from relevo.cli.app import TenantOption, app, console, engine, out, tenant_of
+from relevo.cli.data import FormatOption, JsonOption
+from relevo.config import interaction_weights
+from relevo.decoding import InvalidInput
+from relevo.domain.tenants import Tenant
+from relevo.domain.violations import Violation
+from relevo.evaluation.runner import evaluate
+from relevo.evaluation.splits import leave_last_out, random_split, temporal_split
+from relevo.importing.readers import FileProblem, Format
+from relevo.training.data import TrainingData, catalog_of, from_file, from_log
+from relevo.training.models import MODEL_NAMES, fit_models, model_names
+
+InteractionsOption = typer.Option(
+    None,
+    "--interactions",
+    help="Learn from this file (CSV, gzip CSV, JSON Lines, Parquet) instead of the event log.",
+)
+MapOption = typer.Option(
+    None, "--map", help="FIELD=COLUMN,... for --interactions, as in `relevo import`."
+)
+TypeOption = typer.Option(None, "--type", help="Event type of every row of --interactions.")
+PresetOption = typer.Option(
+    None, help="A ready mapping for --interactions: online-retail, movielens."
+)
+TimezoneOption = typer.Option(None, help="Zone of times without an offset in --interactions.")
+ModelsOption = typer.Option(
+    None, "--models", help=f"Comma-separated, from: {', '.join(MODEL_NAMES)} (default: all)."
+)
+
+
+class SplitName(StrEnum):
+    random = "random"
+    temporal = "temporal"
+    leave_last_out = "leave-last-out"
+
+
+def _data(
+    relevo: Relevo,
+    tenant: Tenant,
+    file: Path | None,
+    mapping: str | None,
+    event_type: str | None,
+    preset: str | None,
+    file_format: Format | None,
+    timezone: str | None,
+) -> TrainingData:
+    weights = interaction_weights(relevo.settings, tenant.tenant_id)
+    if file is None:
+        return from_log(relevo.storage, tenant, weights)
+    catalog = catalog_of(relevo.storage, tenant)
+    data = from_file(
+        tenant, file, weights, catalog, mapping, event_type, preset, file_format, timezone
+    )
+    if data.skipped:
+        console.print(f"{data.skipped:,} rows of {file.name} broke the event contract: skipped")
+    return data
+
+
+@app.command()
+def train(
+    tenant: str = TenantOption,
+    models: str | None = ModelsOption,
+    interactions: Path | None = InteractionsOption,
+    mapping: str | None = MapOption,
+    event_type: str | None = TypeOption,
+    preset: str | None = PresetOption,
+    file_format: Format | None = FormatOption,
+    timezone: str | None = TimezoneOption,
+    promote: bool = typer.Option(True, help="Promote the new versions, so they serve at once."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Train models on the event log (or a file) and register each as a new version.
+
+    Each version records its data window, event count, parameters, offline metrics (measured
+    point-in-time by the hybrid's validation), code version and artifact checksum.
+    """
+    relevo = engine()
+    found = tenant_of(relevo, tenant)
+    names = model_names(models)
+    data = _data(relevo, found, interactions, mapping, event_type, preset, file_format, timezone)
+    with console.status(f"training {', '.join(names)} on {len(data.interactions):,} interactions"):
+        trained = relevo.training.train(found, data, names, promote)
+    if as_json:
+        typer.echo(msgspec.json.encode([t.record for t in trained]))
+        return
+    table = Table("model", "version", "seconds", "ndcg@10", "recall@10", "promoted")
+    for t in trained:
+        metrics = t.record.metrics
+        table.add_row(
+            t.record.name,
+            str(t.record.version),
+            f"{t.record.train_seconds:.2f}",
+            f"{metrics['ndcg@10']:.4f}" if "ndcg@10" in metrics else "",
+            f"{metrics['recall@10']:.4f}" if "recall@10" in metrics else "",
+            "yes" if promote else "",
+        )
+    out.print(table)
+    out.print(
+        f"{data.events:,} events, {len(data.interactions):,} interactions,"
+        f" {data.interactions.n_people:,} people, {data.interactions.n_items:,} items"
+    )
+
+
+@app.command("evaluate")
+def evaluate_command(
+    tenant: str = TenantOption,
+    models: str | None = ModelsOption,
+    split: SplitName = typer.Option(SplitName.temporal, help="How to hide the test rows."),
+    ratio: float | None = typer.Option(
+        None,
+        min=0.01,
+        max=0.99,
+        help="random: share of each person's rows to train (0.75); temporal: share of the time"
+        " span to train (0.8).",
+    ),
+    test_days: float | None = typer.Option(
+        None, min=0.001, help="temporal: the last N days are the test (instead of --ratio)."
+    ),
+    seed: int = typer.Option(0, help="Seed of the random split."),
+    k: int = typer.Option(10, min=1, max=1000, help="Length of each ranked list."),
+    interactions: Path | None = InteractionsOption,
+    mapping: str | None = MapOption,
+    event_type: str | None = TypeOption,
+    preset: str | None = PresetOption,
+    file_format: Format | None = FormatOption,
+    timezone: str | None = TimezoneOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Compare models offline: fit on the train part, rank the whole catalog (seen items
+    excluded) for each test person, and measure P, R, NDCG, MAP, MRR, HitRate and coverage."""
+    if test_days is not None and (split is not SplitName.temporal or ratio is not None):
+        raise InvalidInput(
+            [Violation("/test_days", "exclusive", "goes with --split temporal and no --ratio")]
+        )
+    relevo = engine()
+    found = tenant_of(relevo, tenant)
+    names = model_names(models)
+    data = _data(relevo, found, interactions, mapping, event_type, preset, file_format, timezone)
+    if len(data.interactions) == 0:
+        raise InvalidInput([Violation("/data", "not_empty", "no interactions to evaluate on")])
+    if split is SplitName.random:
+        hidden = random_split(data.interactions, ratio or 0.75, seed)
+    elif split is SplitName.temporal:
+        hidden = temporal_split(data.interactions, test_days, ratio)
+    else:
+        hidden = leave_last_out(data.interactions)
+    dataset = interactions.name if interactions else f"{tenant} event log"
+    with console.status(f"evaluating {', '.join(names)} on {len(hidden.people):,} people"):
+        try:
+            result = evaluate(dataset, hidden, data.items, names, k)
+        except ValueError as error:
+            raise InvalidInput([Violation("/split", "people", str(error))]) from None
+    if as_json:
+        typer.echo(msgspec.json.encode(result))
+        return
+    keys = ["ndcg", "precision", "recall", "map", "mrr", "hitrate", "coverage"]
+    table = Table("model", *[f"{key}@{k}" for key in keys], "train s", title=result.description)
+    for row in result.results:
+        table.add_row(
+            row.model,
+            *[f"{row.metrics[f'{key}@{k}']:.4f}" for key in keys],
+            f"{row.train_seconds:.2f}",
+        )
+    out.print(table)
+    out.print(f"{dataset}, {result.protocol} split, {result.people:,} people evaluated")
+
+
+@app.command("recommend-batch")
+def recommend_batch(
+    people_file: Path = typer.Argument(
+        ..., help="A file of user ids, one per line (a header line `user_id` is skipped)."
+    ),
+    tenant: str = TenantOption,
+    model: str = typer.Option("hybrid", help="The registered model to answer with."),
+    version: int | None = typer.Option(None, min=1, help="A version (default: the promoted)."),
+    k: int = typer.Option(10, min=1, max=1000),
+    output: Path | None = typer.Option(None, "--output", "-o", help="CSV file (default: stdout)."),
+    interactions: Path | None = typer.Option(
+        None,
+        "--interactions",
+        help="Train the model on this file (and answer from its histories) instead of using the"
+        " registry and the event log.",
+    ),
+    mapping: str | None = MapOption,
+    event_type: str | None = TypeOption,
+    preset: str | None = PresetOption,
+    file_format: Format | None = FormatOption,
+    timezone: str | None = TimezoneOption,
+) -> None:
+    """Top-k unseen items for each listed person, as CSV ``user_id,item_id,rank,score``, so you
+    can score Relevo with your own evaluation harness."""
+    if not people_file.is_file():
+        raise FileProblem(f"{people_file}: no such file")
+    user_ids = [
+        line.strip()
+        for line in people_file.read_text(encoding="utf-8").splitlines()
+        if line.strip() and line.strip() != "user_id"
+    ]
+    relevo = engine()
+    found = tenant_of(relevo, tenant)
+    data = _data(relevo, found, interactions, mapping, event_type, preset, file_format, timezone)
+    if interactions is None:
+        _, chosen = relevo.training.load(found, model, version)
+    else:
+        chosen = fit_models(model_names(model), data.interactions, data.items)[model].model
+    answer = relevo.training.recommend_batch(
+        found, chosen, data, user_ids, k, pseudonymous=interactions is None
+    )
+    target = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
+    try:
+        writer = csv.writer(target)
+        writer.writerow(["user_id", "item_id", "rank", "score"])
+        writer.writerows((u, i, r, f"{s:.6f}") for u, i, r, s in answer.rows)
+    finally:
+        if output:
+            target.close()
+    if answer.unknown:
+        console.print(f"{len(answer.unknown):,} people have no history: no row for them")

@@ -1,0 +1,1 @@
+"""Models: one small interface (fit, score, explain, save/load) and its implementations."""

@@ -1,0 +1,341 @@
+"""The learned hybrid: candidates from several models, ordered by a LightGBM lambdarank ranker.
+
+Each base model proposes its best items for a person; the ranker orders the union from every
+base's score and rank, item facts (how many people, how recently) and person facts (how much
+history, how long ago, how much of it in the item's category). It learns that ordering
+point-in-time: fresh copies of the bases are fitted on the events before a cut-off, features
+are computed from those events alone, and the labels are what each person went on to like
+after it. Nothing the ranker sees comes from the moment it predicts, or later
+(``training_examples``). LightGBM's per-feature contributions (``pred_contrib``) explain a score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+import lightgbm
+import numpy as np
+import scipy.sparse as sp
+
+from relevo.evaluation.metrics import evaluate_rankings
+from relevo.models.base import Artifact, Contribution, ItemFeatures, Model, People
+from relevo.models.interactions import Interactions
+from relevo.models.topk import top_k
+
+DAY_US = 86_400 * 1_000_000
+CHUNK = 512  # people scored at once: bounds the (people x catalog) arrays in memory
+
+
+def fresh(model: Model) -> Model:
+    """An unfitted copy of a model, with the same parameters."""
+    return type(model)(**model.params)  # type: ignore[call-arg, attr-defined]
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the known interactions say of each item, at moment ``at`` (microseconds)."""
+
+    at: int
+    item_people: np.ndarray  # how many people like it
+    item_last_us: np.ndarray  # when it was last interacted with
+    item_first_us: np.ndarray  # when first
+    categories: np.ndarray
+
+    @classmethod
+    def of(cls, known: Interactions, items: ItemFeatures, at: int) -> Facts:
+        n = known.n_items
+        last = np.zeros(n, dtype=np.int64)
+        np.maximum.at(last, known.items, known.times)
+        first = np.full(n, at, dtype=np.int64)
+        np.minimum.at(first, known.items, known.times)
+        people = np.diff(known.positives().tocsc().indptr).astype(np.float32)
+        return cls(at, people, last, first, items.categories)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "at": np.asarray([self.at], dtype=np.int64),
+            "item_people": self.item_people,
+            "item_last_us": self.item_last_us,
+            "item_first_us": self.item_first_us,
+            "categories": self.categories.astype(str),
+        }
+
+    @classmethod
+    def from_arrays(cls, a: Mapping[str, np.ndarray]) -> Facts:
+        return cls(
+            int(a["at"][0]),
+            a["item_people"],
+            a["item_last_us"],
+            a["item_first_us"],
+            a["categories"].astype(object),
+        )
+
+
+FACT_FEATURES = (
+    "item_people_log",
+    "item_days_since_last",
+    "item_age_days",
+    "person_items_log",
+    "person_days_since_last",
+    "person_category_share",
+    "sources",
+)
+
+
+def candidate_features(
+    bases: Mapping[str, Model],
+    people: People,
+    facts: Facts,
+    per_source: int,
+    candidates: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows (person row, item index) and their features, for a batch of people.
+
+    Without ``candidates``, each base proposes its ``per_source`` best unseen items per person
+    and the union is ranked; with them, exactly those items are, for every person.
+    """
+    n_items = facts.item_people.size
+    seen = people.history
+    scores = {name: model.score(people) for name, model in bases.items()}
+    if candidates is None:
+        proposed = np.zeros((len(people), n_items), dtype=np.int8)
+        for s in scores.values():
+            best = top_k(s, per_source, exclude=seen)
+            rows = np.repeat(np.arange(len(people)), best.shape[1])
+            keep = best.ravel() >= 0
+            np.add.at(proposed, (rows[keep], best.ravel()[keep]), 1)
+        rows, items = np.nonzero(proposed)
+        sources = proposed[rows, items].astype(np.float32)
+    else:
+        rows = np.repeat(np.arange(len(people)), len(candidates))
+        items = np.tile(np.asarray(candidates), len(people))
+        sources = np.zeros(len(rows), dtype=np.float32)
+    columns = []
+    for s in scores.values():
+        picked = s[rows, items]
+        columns.append(picked)
+        columns.append(_rank_within(rows, picked))
+    history_size = np.diff(seen.indptr).astype(np.float32)
+    columns += [
+        np.log1p(facts.item_people[items]),
+        _days(facts.at - facts.item_last_us[items]),
+        _days(facts.at - facts.item_first_us[items]),
+        np.log1p(history_size[rows]),
+        _days(facts.at - people.last_seen_us[rows]),
+        _category_share(people, facts.categories, rows, items),
+        sources,
+    ]
+    return rows, items, np.column_stack(columns).astype(np.float32)
+
+
+def feature_names(bases: Mapping[str, Model]) -> list[str]:
+    names = []
+    for name in bases:
+        names += [f"{name}_score", f"{name}_rank"]
+    return names + list(FACT_FEATURES)
+
+
+def _days(microseconds: np.ndarray) -> np.ndarray:
+    return (microseconds / DAY_US).astype(np.float32)
+
+
+def _rank_within(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Rank (0 = best) of each value among the values of the same row (person)."""
+    order = np.lexsort((-values, rows))
+    ranks = np.empty(len(rows), dtype=np.float32)
+    starts = np.searchsorted(rows[order], rows[order], side="left")
+    ranks[order] = np.arange(len(rows)) - starts
+    return ranks
+
+
+def _category_share(
+    people: People, categories: np.ndarray, rows: np.ndarray, items: np.ndarray
+) -> np.ndarray:
+    """Share of the person's history (by weight) in the candidate's category."""
+    if not categories.size or not np.any(categories != ""):
+        return np.zeros(len(rows), dtype=np.float32)
+    codes, index = np.unique(categories, return_inverse=True)
+    history = people.history.tocoo()
+    totals = np.zeros((len(people), len(codes)), dtype=np.float32)
+    np.add.at(totals, (history.row, index[history.col]), history.data)
+    totals[:, codes == ""] = 0
+    sums = totals.sum(axis=1)
+    sums[sums == 0] = 1
+    return totals[rows, index[items]] / sums[rows]
+
+
+class HybridModel:
+    """``bases`` are fitted by the caller on all the data; ``fit`` learns the ranker. A loaded
+    hybrid gets its bases back from the registry, by the versions its lineage names."""
+
+    kind: ClassVar[str] = "hybrid"
+
+    def __init__(
+        self,
+        bases: Mapping[str, Model] | None = None,
+        per_source: int = 30,
+        label_share: float = 0.1,
+        max_people: int = 3000,
+        trees: int = 200,
+        seed: int = 7,
+    ) -> None:
+        self.bases = dict(bases or {})
+        self.params: dict[str, Any] = {
+            "per_source": per_source,
+            "label_share": label_share,
+            "max_people": max_people,
+            "trees": trees,
+            "seed": seed,
+        }
+        self.ranker: lightgbm.Booster | None = None
+        self.facts: Facts | None = None
+        self.validation: dict[str, dict[str, float]] = {}
+
+    def fit(self, data: Interactions, items: ItemFeatures) -> None:
+        """Learn the ranker at a cut-off 10% of the time before the end (``label_share``),
+        from 80% of the people active after it; the other 20% measure the ranker and each
+        base, point-in-time (``validation``)."""
+        snapshot = Snapshot.at(self.bases, data, items, _cutoff(data, self.params["label_share"]))
+        rng = np.random.default_rng(self.params["seed"])
+        people = rng.permutation(snapshot.eligible)[: self.params["max_people"]]
+        held = len(people) // 5 if len(people) >= 10 else 0
+        x, y, groups = snapshot.examples(np.sort(people[held:]), self.params["per_source"])
+        ranker = lightgbm.LGBMRanker(
+            objective="lambdarank",
+            n_estimators=self.params["trees"],
+            learning_rate=0.05,
+            num_leaves=31,
+            min_child_samples=20,
+            subsample=0.8,
+            subsample_freq=1,
+            colsample_bytree=0.9,
+            random_state=self.params["seed"],
+            verbose=-1,
+        )
+        ranker.fit(x, y, group=groups, feature_name=feature_names(self.bases))
+        self.ranker = ranker.booster_
+        if held:
+            past = HybridModel(snapshot.bases, **self.params)
+            past.ranker, past.facts = self.ranker, snapshot.facts
+            self.validation = snapshot.validate(
+                np.sort(people[:held]), {**snapshot.bases, "hybrid": past}
+            )
+        self.facts = Facts.of(data, items, int(data.times.max(initial=0)))
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        return next(iter(self.bases.values())).item_ids
+
+    def _fitted(self) -> tuple[lightgbm.Booster, Facts]:
+        if self.ranker is None or self.facts is None:
+            raise RuntimeError("the hybrid model is not fitted")
+        return self.ranker, self.facts
+
+    def score(self, people: People, items: np.ndarray | None = None) -> np.ndarray:
+        ranker, facts = self._fitted()
+        width = facts.item_people.size if items is None else len(items)
+        out = np.full((len(people), width), -np.inf, dtype=np.float32)
+        for start in range(0, len(people), CHUNK):
+            chunk = people.part(start, start + CHUNK)
+            rows, cols, x = candidate_features(
+                self.bases, chunk, facts, self.params["per_source"], items
+            )
+            if items is not None:
+                cols = np.tile(np.arange(width), len(chunk))
+            out[start + rows, cols] = ranker.predict(x)
+        return out
+
+    def explain(self, people: People, row: int, item: int) -> list[Contribution]:
+        ranker, facts = self._fitted()
+        one = people.part(row, row + 1)
+        _, _, x = candidate_features(
+            self.bases, one, facts, self.params["per_source"], np.asarray([item])
+        )
+        parts = ranker.predict(x, pred_contrib=True)[0][:-1]  # the last one is the bias
+        order = np.argsort(-np.abs(parts), kind="stable")[:5]
+        names = ranker.feature_name()
+        return [Contribution("feature", names[i], float(parts[i])) for i in order]
+
+    def save(self) -> Artifact:
+        ranker, facts = self._fitted()
+        params = {**self.params, "bases": list(self.bases)}
+        return Artifact(self.kind, params, facts.arrays(), {"ranker": ranker.model_to_string()})
+
+    @classmethod
+    def load(cls, artifact: Artifact) -> Self:
+        params = dict(artifact.params)
+        params.pop("bases")
+        model = cls(**params)
+        model.ranker = lightgbm.Booster(model_str=artifact.texts["ranker"])
+        model.facts = Facts.from_arrays(artifact.arrays)
+        return model
+
+
+def _cutoff(data: Interactions, label_share: float) -> int:
+    start, end = int(data.times.min()), int(data.times.max())
+    return end - int((end - start) * label_share)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The world as it was at ``cutoff``: the bases fitted on the events before it, facts from
+    them alone, and what each person went on to like (new to them) at or after it.
+
+    Features come from ``past`` only, so nothing a prediction could not have known leaks into
+    the ranker's training; labels come from what followed.
+    """
+
+    cutoff: int
+    past: Interactions
+    bases: dict[str, Model]
+    facts: Facts
+    new: sp.csr_matrix
+    eligible: np.ndarray  # people with a history before and something new after
+
+    @classmethod
+    def at(
+        cls, bases: Mapping[str, Model], data: Interactions, items: ItemFeatures, cutoff: int
+    ) -> Snapshot:
+        past = data.select(data.times < cutoff)
+        liked_before = past.matrix()
+        liked_after = data.select(data.times >= cutoff).matrix()
+        new = (liked_after - liked_after.multiply(liked_before > 0)).tocsr()
+        new.eliminate_zeros()
+        eligible = np.flatnonzero((np.diff(liked_before.indptr) > 0) & (np.diff(new.indptr) > 0))
+        fitted = {name: fresh(model) for name, model in bases.items()}
+        for model in fitted.values():
+            model.fit(past, items)
+        return cls(cutoff, past, fitted, Facts.of(past, items, cutoff), new, eligible)
+
+    def examples(
+        self, people: np.ndarray, per_source: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Features, labels and group sizes of these people's candidates, for lambdarank."""
+        xs, ys, groups = [], [], []
+        for start in range(0, len(people), CHUNK):
+            chunk = people[start : start + CHUNK]
+            rows, cols, x = candidate_features(
+                self.bases, People.of(self.past, chunk), self.facts, per_source
+            )
+            labels = (np.asarray(self.new[chunk[rows], cols]).ravel() > 0).astype(np.float32)
+            has_positive = np.bincount(rows, weights=labels, minlength=len(chunk)) > 0
+            keep = has_positive[rows]  # a person with no positive candidate teaches nothing
+            xs.append(x[keep])
+            ys.append(labels[keep])
+            groups.append(np.bincount(rows[keep], minlength=len(chunk))[has_positive])
+        return np.vstack(xs), np.concatenate(ys), np.concatenate(groups)
+
+    def validate(
+        self, people: np.ndarray, models: Mapping[str, Model], k: int = 10
+    ) -> dict[str, dict[str, float]]:
+        """Each model's metrics at k on these people's new items, all items ranked."""
+        batch = People.of(self.past, people)
+        relevant = [self.new[p].indices for p in people]
+        return {
+            name: evaluate_rankings(
+                top_k(model.score(batch), k, exclude=batch.history), relevant, self.past.n_items, k
+            )
+            for name, model in models.items()
+        }

@@ -1,0 +1,155 @@
+"""Item-to-item neighbours (cosine over co-occurrence), and EASE, its closed-form cousin.
+
+Both learn an item x item weight matrix ``W`` and score a person as ``history @ W``, so a person
+seen a second ago is scored as well as one seen at training, and the part each history item
+plays in a score is one entry of ``W`` ("because you bought X"). Item-kNN also answers
+"similar items". Both keep only the strongest weights per item, which bounds the artifact and
+the cost of a score.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from relevo.models.base import (
+    Artifact,
+    Contribution,
+    ItemFeatures,
+    People,
+    dense,
+    history_contributions,
+    sparse_arrays,
+    sparse_from,
+)
+from relevo.models.interactions import Interactions
+
+
+def keep_strongest(weights: sp.csr_matrix, per_row: int) -> sp.csr_matrix:
+    """Keep the ``per_row`` largest entries (by magnitude) of each row.
+
+    >>> m = sp.csr_matrix(np.array([[0.25, -0.75, 0.5], [0.0, 0.5, 0.0]], dtype=np.float32))
+    >>> keep_strongest(m, 1).toarray().tolist()
+    [[0.0, -0.75, 0.0], [0.0, 0.5, 0.0]]
+    """
+    weights = weights.tocsr()
+    weights.sum_duplicates()
+    counts = np.diff(weights.indptr)
+    if counts.max(initial=0) <= per_row:
+        return weights
+    keep = np.ones(weights.nnz, dtype=bool)
+    for row in np.flatnonzero(counts > per_row):
+        start, end = weights.indptr[row], weights.indptr[row + 1]
+        weakest = np.argpartition(np.abs(weights.data[start:end]), end - start - per_row)
+        keep[start + weakest[: end - start - per_row]] = False
+    rows = np.repeat(np.arange(weights.shape[0]), counts)[keep]
+    return sp.csr_matrix(
+        (weights.data[keep], (rows, weights.indices[keep])), shape=weights.shape, dtype=np.float32
+    )
+
+
+class ItemToItemModel:
+    """``W`` holds, for each item (row), its neighbours and their weights; a score sums the
+    rows of the person's history items, weighted by how much the person liked each."""
+
+    kind: ClassVar[str] = "itemknn"
+
+    def __init__(self, **params: float) -> None:
+        self.params = params
+        self.item_ids = np.empty(0, dtype=object)
+        self.weights = sp.csr_matrix((0, 0), dtype=np.float32)
+
+    def _history(self, people: People) -> sp.csr_matrix:
+        history = people.history.copy()
+        history.data = np.log1p(history.data).astype(np.float32)  # 5 purchases are not 5x
+        return history
+
+    def score(self, people: People, items: np.ndarray | None = None) -> np.ndarray:
+        weights = self.weights if items is None else self.weights[:, items]
+        return dense(self._history(people) @ weights)
+
+    def explain(self, people: People, row: int, item: int) -> list[Contribution]:
+        history = self._history(people)[row]
+        parts = self.weights[history.indices, item].toarray().ravel() * history.data
+        return history_contributions(history.indices, parts, self.item_ids)
+
+    def similar(self, item: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` nearest neighbours of an item index, with their weights."""
+        row = self.weights[item]
+        order = np.argsort(-row.data, kind="stable")[:n]
+        return row.indices[order], row.data[order]
+
+    def save(self) -> Artifact:
+        arrays = {"item_ids": self.item_ids.astype(str), **sparse_arrays(self.weights)}
+        return Artifact(self.kind, dict(self.params), arrays)
+
+    @classmethod
+    def load(cls, artifact: Artifact) -> Self:
+        model = cls(**artifact.params)
+        model.item_ids = artifact.arrays["item_ids"].astype(object)
+        n = len(model.item_ids)
+        model.weights = sparse_from(artifact.arrays, (n, n))
+        return model
+
+
+class ItemKnnModel(ItemToItemModel):
+    """Cosine similarity of items over the people who liked them, with a shrinkage term so two
+    items seen together once by two people do not look like twins."""
+
+    kind: ClassVar[str] = "itemknn"
+
+    def __init__(self, neighbors: int = 100, shrink: float = 10.0) -> None:
+        super().__init__(neighbors=neighbors, shrink=shrink)
+
+    def fit(self, data: Interactions, items: ItemFeatures) -> None:
+        self.item_ids = data.item_ids
+        liked = data.positives().tocsc()
+        together = (liked.T @ liked).tocsr().astype(np.float32)
+        norms = np.sqrt(together.diagonal())
+        together.setdiag(0)
+        together.eliminate_zeros()
+        rows = np.repeat(np.arange(together.shape[0]), np.diff(together.indptr))
+        together.data /= norms[rows] * norms[together.indices] + self.params["shrink"]
+        self.weights = keep_strongest(together, int(self.params["neighbors"]))
+
+
+class EaseModel(ItemToItemModel):
+    """EASE (Steck, 2019): the item x item weights that best rebuild each person's history from
+    the rest of it, with a zero diagonal, in closed form from the inverse of the regularized
+    Gram matrix. Only items with at least ``min_count`` people are modelled (an item liked once
+    teaches nothing and costs a row of the inverse); ``keep`` weights are kept per item."""
+
+    kind: ClassVar[str] = "ease"
+
+    def __init__(self, l2: float = 250.0, min_count: int = 2, keep: int = 1000) -> None:
+        super().__init__(l2=l2, min_count=min_count, keep=keep)
+
+    def fit(self, data: Interactions, items: ItemFeatures) -> None:
+        self.item_ids = data.item_ids
+        liked = data.positives().tocsc()
+        counts = np.diff(liked.indptr)
+        modelled = np.flatnonzero(counts >= self.params["min_count"])
+        sub = liked[:, modelled]
+        gram = (sub.T @ sub).toarray().astype(np.float64)
+        gram[np.diag_indices_from(gram)] += self.params["l2"]
+        inverse = np.linalg.inv(gram)
+        weights = (inverse / -np.diag(inverse)).astype(np.float32)
+        np.fill_diagonal(weights, 0.0)
+        keep = int(self.params["keep"])
+        if keep < len(modelled):  # zero all but the ``keep`` strongest of each row, in place
+            magnitude = np.abs(weights)
+            floor = np.partition(magnitude, len(modelled) - keep, axis=1)[:, len(modelled) - keep]
+            weights[magnitude < floor[:, None]] = 0.0
+        strongest = sp.csr_matrix(weights)
+        coo = strongest.tocoo()
+        n = data.n_items
+        self.weights = sp.csr_matrix(
+            (coo.data, (modelled[coo.row], modelled[coo.col])), shape=(n, n), dtype=np.float32
+        )
+
+    def _history(self, people: People) -> sp.csr_matrix:
+        liked = people.history.copy()
+        liked.data[:] = 1.0  # EASE is fitted on binary histories
+        return liked

@@ -1,0 +1,95 @@
+"""The session model: what people do next, from item-to-item transitions in their sequences.
+
+For each person's interactions in time order, every item is followed by the next ``window``
+items, nearer ones counting more; rows are normalized to transition shares. A person is scored
+from their latest items, the newest weighing most, so it answers "what comes after what you
+just did" where the other models answer "what suits you".
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Self
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.preprocessing import normalize
+
+from relevo.models.base import (
+    Artifact,
+    Contribution,
+    ItemFeatures,
+    People,
+    dense,
+    history_contributions,
+    sparse_arrays,
+    sparse_from,
+)
+from relevo.models.interactions import Interactions
+from relevo.models.neighbors import keep_strongest
+
+
+class SessionModel:
+    kind: ClassVar[str] = "session"
+
+    def __init__(
+        self, window: int = 3, recent: int = 5, decay: float = 0.5, keep: int = 200
+    ) -> None:
+        self.params = {"window": window, "recent": recent, "decay": decay, "keep": keep}
+        self.item_ids = np.empty(0, dtype=object)
+        self.transitions = sp.csr_matrix((0, 0), dtype=np.float32)
+
+    def fit(self, data: Interactions, items: ItemFeatures) -> None:
+        self.item_ids = data.item_ids
+        positive = data.weights > 0
+        order = np.lexsort((data.times[positive], data.people[positive]))
+        people = data.people[positive][order]
+        sequence = data.items[positive][order]
+        sources, targets, weights = [], [], []
+        for step in range(1, self.params["window"] + 1):
+            same = people[step:] == people[:-step]
+            moved = sequence[step:] != sequence[:-step]
+            keep = same & moved
+            sources.append(sequence[:-step][keep])
+            targets.append(sequence[step:][keep])
+            weights.append(np.full(keep.sum(), 1.0 / step, dtype=np.float32))
+        n = data.n_items
+        counts = sp.csr_matrix(
+            (np.concatenate(weights), (np.concatenate(sources), np.concatenate(targets))),
+            shape=(n, n),
+            dtype=np.float32,
+        )
+        self.transitions = normalize(keep_strongest(counts, self.params["keep"]), norm="l1")
+
+    def _recent(self, people: People) -> sp.csr_matrix:
+        """Each person's last items, weighted ``decay`` ** age (the newest has age 0)."""
+        rows, cols, values = [], [], []
+        for row, sequence in enumerate(people.sequences):
+            latest = sequence[::-1][: self.params["recent"]]
+            rows.extend([row] * len(latest))
+            cols.extend(latest.tolist())
+            values.extend(self.params["decay"] ** np.arange(len(latest)))
+        return sp.csr_matrix(
+            (np.asarray(values, dtype=np.float32), (rows, cols)),
+            shape=(len(people), self.transitions.shape[0]),
+        )
+
+    def score(self, people: People, items: np.ndarray | None = None) -> np.ndarray:
+        transitions = self.transitions if items is None else self.transitions[:, items]
+        return dense(self._recent(people) @ transitions)
+
+    def explain(self, people: People, row: int, item: int) -> list[Contribution]:
+        recent = self._recent(people)[row]
+        parts = self.transitions[recent.indices, item].toarray().ravel() * recent.data
+        return history_contributions(recent.indices, parts, self.item_ids)
+
+    def save(self) -> Artifact:
+        arrays = {"item_ids": self.item_ids.astype(str), **sparse_arrays(self.transitions)}
+        return Artifact(self.kind, dict(self.params), arrays)
+
+    @classmethod
+    def load(cls, artifact: Artifact) -> Self:
+        model = cls(**artifact.params)
+        model.item_ids = artifact.arrays["item_ids"].astype(object)
+        n = len(model.item_ids)
+        model.transitions = sparse_from(artifact.arrays, (n, n))
+        return model

@@ -1,0 +1,1 @@
+"""The model registry: versions, lineage, promotion and rollback of trained models."""

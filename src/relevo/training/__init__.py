@@ -1,0 +1,1 @@
+"""Training: data sources, fitting every model, registering them, and answering in batch."""

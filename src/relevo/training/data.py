@@ -1,0 +1,131 @@
+"""Where models learn from: a tenant's event log (every region), or a file of interactions.
+
+Both end as the same ``Interactions`` plus the catalog's ``ItemFeatures``. From the log, people
+are known by their pseudonymous keys, exactly as the log holds them, and each lives in the
+region of their partition. A file given to ``relevo train --interactions`` never touches
+storage: it is read with the import's column mapping and its rows checked by the event contract,
+and a bad row is counted and skipped, never fatal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from relevo.decoding import decode
+from relevo.domain.derived import from_micros, micros
+from relevo.domain.events import Event, IngestMode, TimePolicy, check_event
+from relevo.domain.items import Item
+from relevo.domain.tenants import Tenant
+from relevo.importing.readers import Format, detect_format, read_batches
+from relevo.importing.service import event_plan
+from relevo.models.base import ItemFeatures
+from relevo.models.interactions import Interactions
+from relevo.ports import Storage, iterate_log
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Interactions, what the catalog says of their items, and where they came from."""
+
+    interactions: Interactions
+    items: ItemFeatures
+    source: str
+    events: int  # events read, interactions or not
+    skipped: int  # rows of a file that broke the event contract
+    data_from: datetime | None
+    data_to: datetime | None
+
+
+def catalog_of(storage: Storage, tenant: Tenant) -> dict[str, Item]:
+    """Every item of the tenant's catalog, by id."""
+    catalog, after = {}, None
+    store = storage.catalog(tenant.tenant_id)
+    while page := store.page(after, 5_000):
+        catalog.update((item.item_id, item) for item in page)
+        after = page[-1].item_id
+    return catalog
+
+
+def _rows(events: Iterator[Event], weights: Mapping[str, float]) -> Iterator[tuple]:
+    for event in events:
+        weight = weights.get(event.type)
+        if weight is None or event.item_id is None:
+            continue
+        yield event.person_key, event.item_id, weight, micros(event.occurred_at), event.session_id
+
+
+def _assemble(
+    rows: list[tuple], regions: dict[str, str], catalog: Mapping[str, Item], source: str, **counts
+) -> TrainingData:
+    interactions = Interactions.from_rows(rows, item_ids=catalog, regions=regions or None)
+    times = interactions.times
+    bounds = (
+        (from_micros(int(times.min())), from_micros(int(times.max())))
+        if len(times)
+        else (None, None)
+    )
+    return TrainingData(
+        interactions,
+        ItemFeatures.build(list(interactions.item_ids), catalog),
+        source,
+        data_from=bounds[0],
+        data_to=bounds[1],
+        **counts,
+    )
+
+
+def from_log(storage: Storage, tenant: Tenant, weights: Mapping[str, float]) -> TrainingData:
+    """Every region's log of the tenant, each person placed in their partition's region."""
+    rows: list[tuple] = []
+    regions: dict[str, str] = {}
+    events = 0
+    for region in tenant.regions:
+        for batch in iterate_log(storage.partition(tenant.tenant_id, region)):
+            events += len(batch)
+            found = list(_rows((logged.event for logged in batch), weights))
+            regions.update((row[0], region) for row in found)
+            rows += found
+    return _assemble(
+        rows, regions, catalog_of(storage, tenant), "event log", events=events, skipped=0
+    )
+
+
+def from_file(
+    tenant: Tenant,
+    path: Path,
+    weights: Mapping[str, float],
+    catalog: Mapping[str, Item],
+    mapping: str | None = None,
+    event_type: str | None = None,
+    preset: str | None = None,
+    file_format: Format | None = None,
+    timezone: str | None = None,
+) -> TrainingData:
+    """A file of interactions, read as ``relevo import`` reads it (same mapping and presets).
+
+    People keep the ids of the file (``u:`` or ``a:`` before them, as in the log), since the
+    file never reaches storage and its answers go back to whoever holds the file.
+    """
+    plan = event_plan(tenant, path, mapping, event_type, preset, timezone)
+    now = datetime.now(UTC)
+    rows: list[tuple] = []
+    events = skipped = 0
+    for batch in read_batches(path, file_format or detect_format(path)):
+        plan.checked(batch, path)
+        good = []
+        for record in plan.records(batch):
+            event, problems = decode(record, Event)
+            if event is not None:
+                problems = check_event(
+                    event, now, tenant.regions, TimePolicy(), IngestMode.BACKFILL, {}
+                )
+            if event is None or problems:
+                skipped += 1
+            else:
+                good.append(event)
+        events += len(good)
+        rows += _rows(iter(good), weights)
+    return _assemble(rows, {}, catalog, str(path.name), events=events, skipped=skipped)

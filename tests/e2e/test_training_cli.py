@@ -1,0 +1,97 @@
+"""``relevo train``, ``evaluate`` and ``recommend-batch`` as a user runs them; promote and
+roll back change what ``recommend-batch`` answers with."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+
+from tests.conftest import iso, now
+
+
+def _events(path, rows) -> None:
+    path.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "event_id": f"e-{i}",
+                    "type": "purchase",
+                    "occurred_at": iso(now() - timedelta(days=days)),
+                    "user_id": user,
+                    "item_id": item,
+                }
+            )
+            for i, (user, item, days) in enumerate(rows, start=len(_events.sent))
+        )
+        + "\n"
+    )
+    _events.sent.extend(rows)
+
+
+_events.sent = []  # type: ignore[attr-defined]
+
+
+def _answer(cli, people) -> list[tuple[str, str]]:
+    output = cli.run("recommend-batch", str(people), "-t", "shop", "--model", "popularity").stdout
+    return [(row["user_id"], row["item_id"]) for row in csv.DictReader(io.StringIO(output))]
+
+
+def test_promote_and_rollback_change_what_recommend_batch_uses(cli, tmp_path) -> None:
+    cli.create_tenant("shop", "eu")
+    first = tmp_path / "first.jsonl"
+    rows = [(f"u{p}", item, 20 - p) for p in range(6) for item in ("mug", "tea")]
+    rows += [("u0", "kettle", 3), ("u1", "kettle", 3), ("u2", "spoon", 2)]
+    _events(first, rows)
+    cli.run("import", str(first), "-t", "shop")
+    cli.run("train", "-t", "shop", "--models", "popularity")
+    people = tmp_path / "people.txt"
+    people.write_text("user_id\nu3\nu4\n")
+    before = _answer(cli, people)
+    assert before[0] == ("u3", "kettle")
+
+    second = tmp_path / "second.jsonl"  # a new favourite, then a new version that knows it
+    _events(second, [(f"n{p}", "teapot", 1) for p in range(8)])
+    cli.run("import", str(second), "-t", "shop")
+    cli.run("train", "-t", "shop", "--models", "popularity")
+    after = _answer(cli, people)
+    assert after[0] == ("u3", "teapot") and after != before
+
+    rolled = cli.run("models", "rollback", "popularity", "-t", "shop").stdout
+    assert "1" in rolled
+    assert _answer(cli, people) == before
+    cli.run("models", "promote", "popularity", "2", "-t", "shop")
+    assert _answer(cli, people) == after
+
+
+def test_evaluate_prints_every_metric_as_json(cli, tmp_path) -> None:
+    cli.create_tenant("shop", "eu")
+    data = tmp_path / "generated"
+    cli.run("generate", str(data), "--people", "300", "--items", "80")
+    cli.run("items", "import", str(data / "items.jsonl"), "-t", "shop")
+    cli.run("import", str(data / "events.jsonl"), "-t", "shop")
+    done = cli.run(
+        "evaluate", "-t", "shop", "--split", "random", "--seed", "3", "--models",
+        "popularity,itemknn,ease", "--json",
+    )  # fmt: skip
+    result = json.loads(done.stdout)
+    assert result["protocol"] == "random" and result["k"] == 10
+    assert [r["model"] for r in result["results"]] == ["popularity", "itemknn", "ease"]
+    for row in result["results"]:
+        assert set(row["metrics"]) == {
+            f"{m}@10" for m in ("precision", "recall", "ndcg", "map", "mrr", "hitrate", "coverage")
+        }
+        assert 0 <= row["metrics"]["ndcg@10"] <= 1 and row["train_seconds"] >= 0
+    personal = {r["model"]: r["metrics"]["ndcg@10"] for r in result["results"]}
+    assert max(personal["itemknn"], personal["ease"]) > personal["popularity"]
+
+
+def test_bad_training_input_is_a_one_line_error(cli, tmp_path) -> None:
+    cli.create_tenant("shop", "eu")
+    done = cli.run("train", "-t", "shop", "--models", "magic", check=False)
+    assert done.returncode == 2 and "models:" in done.stderr and "Traceback" not in done.stderr
+    done = cli.run("train", "-t", "shop", check=False)
+    assert done.returncode == 2 and "no interactions" in done.stderr
+    done = cli.run("recommend-batch", str(tmp_path / "absent.txt"), "-t", "shop", check=False)
+    assert done.returncode == 2 and "no such file" in done.stderr

@@ -1,0 +1,123 @@
+"""Training on a real engine (SQLite files): the ranker learns point-in-time, a brand-new
+item reaches people through the content model, and the registry serves what was trained."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+
+from relevo.config import interaction_weights
+from relevo.domain.events import IngestMode
+from relevo.models.base import People
+from relevo.models.hybrid import Snapshot, candidate_features
+from relevo.models.interactions import Interactions
+from relevo.training.data import TrainingData, from_log
+from relevo.training.models import HYBRID_BASES, fit_models
+from tests.conftest import iso, now
+from tests.unit.test_models import DAY, taste_data
+
+
+def test_ranker_features_use_nothing_from_after_the_cutoff() -> None:
+    data, items = taste_data(80)
+    cutoff = int(np.quantile(data.times, 0.7))
+    bases = {name: fit.model for name, fit in fit_models(HYBRID_BASES, data, items).items()}
+    original = Snapshot.at(bases, data, items, cutoff)
+    # The future changes (more rows for the same people and items after the cut-off); the
+    # features of the examples must not move, while the labels may.
+    later = [
+        (str(data.person_ids[p]), str(data.item_ids[i]), 5.0, cutoff + (k + 1) * DAY, None)
+        for k, (p, i) in enumerate(zip(data.people[:40], data.items[::-1][:40], strict=True))
+    ]
+    rows = [
+        (str(data.person_ids[p]), str(data.item_ids[i]), float(w), int(t), None)
+        for p, i, w, t in zip(data.people, data.items, data.weights, data.times, strict=True)
+    ]
+    changed_data = Interactions.from_rows(
+        rows + later, item_ids=data.item_ids.tolist(), regions=_regions(data)
+    )
+    assert changed_data.person_ids.tolist() == data.person_ids.tolist()
+    changed = Snapshot.at(bases, changed_data, items, cutoff)
+    past_only = Snapshot.at(bases, data.select(data.times < cutoff), items, cutoff)
+    assert not np.array_equal(original.new.toarray(), changed.new.toarray())
+    assert np.array_equal(past_only.eligible, np.empty(0, dtype=np.int64))  # no future: no labels
+    both = np.intersect1d(original.eligible, changed.eligible)
+    assert len(both) > 5
+    features = _features(original, both)
+    np.testing.assert_array_equal(features, _features(changed, both))
+    np.testing.assert_array_equal(features, _features(past_only, both))
+    x, y, groups = original.examples(both, per_source=5)
+    assert x.shape[1] == features.shape[1] and len(y) == groups.sum() and y.any()
+
+
+def _features(snapshot: Snapshot, people: np.ndarray) -> np.ndarray:
+    """Every candidate's features for these people, whatever their labels."""
+    _, _, x = candidate_features(
+        snapshot.bases, People.of(snapshot.past, people), snapshot.facts, 5
+    )
+    return x
+
+
+def _regions(data: Interactions) -> dict[str, str]:
+    return dict(zip(data.person_ids.tolist(), data.person_regions.tolist(), strict=True))
+
+
+def _purchase(event_id: str, user: str, item: str, days_ago: float) -> dict:
+    return {
+        "event_id": event_id,
+        "type": "purchase",
+        "occurred_at": iso(now() - timedelta(days=days_ago)),
+        "user_id": user,
+        "item_id": item,
+    }
+
+
+def test_an_item_added_a_second_ago_reaches_people_who_like_its_kind(relevo, tenant) -> None:
+    books = [f"book-{i}" for i in range(6)]
+    tools = [f"tool-{i}" for i in range(6)]
+    catalog = [
+        {"item_id": b, "title": f"mystery novel paperback {b}", "category": "books"} for b in books
+    ]
+    catalog += [
+        {"item_id": t, "title": f"steel hammer wrench {t}", "category": "tools"} for t in tools
+    ]
+    relevo.catalog.upsert(tenant, catalog)
+    events = []
+    for person in range(20):
+        group = books if person % 2 else tools
+        for j, item in enumerate(group[: 3 + person % 3]):
+            events.append(_purchase(f"e{person}-{j}", f"u{person}", item, 10 - j))
+    assert {r.status for r in relevo.ingest.ingest(tenant, events, mode=IngestMode.BACKFILL)} == {
+        "accepted"
+    }
+    relevo.catalog.upsert(
+        tenant, [{"item_id": "book-new", "title": "mystery novel hardback", "category": "books"}]
+    )
+    data = from_log(relevo.storage, tenant, interaction_weights(relevo.settings, tenant.tenant_id))
+    relevo.training.train(tenant, data, ["content"])
+    _, model = relevo.training.load(tenant, "content")
+    answer = relevo.training.recommend_batch(tenant, model, data, ["u1", "u2"], k=3)
+    top = {user: [item for u, item, _, _ in answer.rows if u == user] for user in ("u1", "u2")}
+    assert "book-new" in top["u1"]  # a reader of mysteries
+    assert "book-new" not in top["u2"]  # a buyer of tools
+    assert not answer.unknown
+
+
+def test_training_registers_lineage_and_a_hybrid_that_loads_with_its_bases(relevo, tenant) -> None:
+    data, items = taste_data(300)
+    source = TrainingData(data, items, "test data", len(data), 0, None, None)
+    trained = relevo.training.train(tenant, source, ["hybrid"])
+    records = {t.record.name: t.record for t in trained}
+    assert set(records) == {*HYBRID_BASES, "hybrid"}
+    hybrid = records["hybrid"]
+    assert hybrid.lineage["bases"] == {name: 1 for name in HYBRID_BASES}
+    assert hybrid.event_count == len(data) and hybrid.checksum and hybrid.train_seconds > 0
+    assert "ndcg@10" in hybrid.metrics and "ndcg@10" in records["ease"].metrics
+    _, loaded = relevo.training.load(tenant, "hybrid")
+    assert set(loaded.bases) == set(HYBRID_BASES)
+    answer = relevo.training.recommend_batch(
+        tenant, loaded, source, ["u0", "u1", "nobody"], k=3, pseudonymous=False
+    )
+    ranks = [(u, r) for u, _, r, _ in answer.rows]
+    assert ranks == [("u0", 1), ("u0", 2), ("u0", 3), ("u1", 1), ("u1", 2), ("u1", 3)]
+    assert answer.unknown == ["nobody"]
