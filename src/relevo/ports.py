@@ -31,6 +31,21 @@ class LoggedEvent(msgspec.Struct, frozen=True):
     event: Event
 
 
+class Activity(msgspec.Struct, frozen=True, array_like=True):
+    """What training reads of a logged event about an item: who, what, when, in which session.
+
+    A narrow view of the log, so that reading millions of events for training does not decode
+    and check each whole event again.
+    """
+
+    seq: int
+    type: str
+    person: str
+    item_id: str
+    occurred_at_us: int
+    session_id: str | None
+
+
 class QuarantineRecord(msgspec.Struct, frozen=True):
     """A refused event kept with its payload (person ids already pseudonymized) and reasons."""
 
@@ -104,6 +119,10 @@ class RegionPartition(Protocol):
 
     def transaction(self) -> AbstractContextManager[PartitionWriter]: ...
     def events(self, after_seq: int = 0, limit: int = 10_000) -> list[LoggedEvent]: ...
+    def activity(self, after_seq: int = 0, limit: int = 50_000) -> list[Activity]:
+        """Events that name an item, in log order, as ``Activity``."""
+        ...
+
     def count_events(self) -> int: ...
     def quarantined(self, after_id: int = 0, limit: int = 1_000) -> list[QuarantineRecord]: ...
     def state(self) -> DerivedState: ...
@@ -174,5 +193,13 @@ def iterate_log(partition: RegionPartition, batch: int = 10_000) -> Iterator[lis
     """The whole log of a partition in order, in batches."""
     after = 0
     while rows := partition.events(after, batch):
+        yield rows
+        after = rows[-1].seq
+
+
+def iterate_activity(partition: RegionPartition, batch: int = 50_000) -> Iterator[list[Activity]]:
+    """Every event of a partition that names an item, in order, in batches."""
+    after = 0
+    while rows := partition.activity(after, batch):
         yield rows
         after = rows[-1].seq

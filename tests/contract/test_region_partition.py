@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from relevo.domain.derived import derive
+from relevo.domain.derived import derive, micros
 from relevo.domain.events import Event
 from relevo.domain.violations import Violation
-from relevo.ports import NewQuarantineRecord, iterate_log
+from relevo.ports import NewQuarantineRecord, iterate_activity, iterate_log
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -52,6 +52,23 @@ def test_log_is_read_in_order_in_batches(storage, tenant) -> None:
     batches = list(iterate_log(partition, batch=10))
     assert [len(b) for b in batches] == [10, 10, 5]
     assert [e.event.event_id for b in batches for e in b] == [f"e{i}" for i in range(25)]
+
+
+def test_activity_is_the_log_narrowed_to_events_about_items(storage, tenant) -> None:
+    partition = storage.partition(tenant.tenant_id, "eu")
+    search = Event("s1", "search", datetime(2026, 1, 1, tzinfo=UTC), user_id="p1")
+    with partition.transaction() as writer:
+        writer.append([ev(1), search, ev(2, "b", "p2")], datetime(2026, 1, 2, tzinfo=UTC))
+    found = [
+        (a.type, a.person, a.item_id, a.occurred_at_us, a.session_id)
+        for batch in iterate_activity(partition, batch=1)
+        for a in batch
+    ]
+    expected = [
+        (e.type, e.person_key, e.item_id, micros(e.occurred_at), e.session_id)
+        for e in (ev(1), ev(2, "b", "p2"))
+    ]
+    assert found == expected
 
 
 def test_regions_are_separate(storage, tenant) -> None:

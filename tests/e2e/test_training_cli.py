@@ -95,3 +95,37 @@ def test_bad_training_input_is_a_one_line_error(cli, tmp_path) -> None:
     assert done.returncode == 2 and "no interactions" in done.stderr
     done = cli.run("recommend-batch", str(tmp_path / "absent.txt"), "-t", "shop", check=False)
     assert done.returncode == 2 and "no such file" in done.stderr
+
+
+def test_train_and_answer_from_a_file_with_the_imports_mapping(cli, tmp_path) -> None:
+    cli.create_tenant("shop", "eu")
+    orders = tmp_path / "orders.csv"
+    lines = ["customer,sku,ordered_at"]
+    for person in range(12):
+        basket = ("pen", "ink", "pad") if person % 2 else ("cup", "tea", "pot")
+        basket = basket[:1] if person == 0 else basket  # c0 has only bought a cup so far
+        lines += [f"c{person},{sku},2026-01-0{1 + j}T10:00:00Z" for j, sku in enumerate(basket)]
+    lines.append("c99,,not-a-time")  # breaks the contract: skipped, counted
+    orders.write_text("\n".join(lines) + "\n")
+    reading = ["--map", "user_id=customer,item_id=sku,occurred_at=ordered_at", "--type", "purchase"]
+    done = cli.run(
+        "train", "-t", "shop", "--models", "itemknn", "--param", "itemknn.neighbors=5",
+        "--interactions", str(orders), *reading, "--json",
+    )  # fmt: skip
+    (record,) = json.loads(done.stdout)
+    assert record["params"]["neighbors"] == 5 and record["lineage"]["source"] == "orders.csv"
+    assert record["event_count"] == 34 and "1 rows of orders.csv" in done.stderr
+    people = tmp_path / "people.txt"
+    people.write_text("c0\nc1\n")
+    answer = cli.run(
+        "recommend-batch", str(people), "-t", "shop", "--model", "itemknn",
+        "--interactions", str(orders), *reading,
+    )  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(answer.stdout)))
+    first = [(r["item_id"], r["rank"]) for r in rows if r["user_id"] == "c0"][:2]
+    assert sorted(first) == [("pot", "2"), ("tea", "1")] or sorted(first) == [
+        ("pot", "1"),
+        ("tea", "2"),
+    ]
+    bad = cli.run("train", "-t", "shop", "--param", "ease.lambda=3", check=False)
+    assert bad.returncode == 2 and "param" in bad.stderr and "Traceback" not in bad.stderr

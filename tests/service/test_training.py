@@ -13,7 +13,8 @@ from relevo.models.base import People
 from relevo.models.hybrid import Snapshot, candidate_features
 from relevo.models.interactions import Interactions
 from relevo.training.data import TrainingData, from_log
-from relevo.training.models import HYBRID_BASES, fit_models
+from relevo.training.models import fit_models
+from relevo.training.names import HYBRID_BASES
 from tests.conftest import iso, now
 from tests.unit.test_models import DAY, taste_data
 

@@ -1,4 +1,8 @@
-"""Learning from the log: ``train``, ``evaluate`` and ``recommend-batch``."""
+"""Learning from the log: ``train``, ``evaluate`` and ``recommend-batch``.
+
+The numerical libraries load inside the commands that need them, so that every other command
+(and ``--help``) starts without them.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import csv
 import sys
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 import typer
@@ -18,11 +23,11 @@ from relevo.config import interaction_weights
 from relevo.decoding import InvalidInput
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
-from relevo.evaluation.runner import evaluate
-from relevo.evaluation.splits import leave_last_out, random_split, temporal_split
 from relevo.importing.readers import FileProblem, Format
-from relevo.training.data import TrainingData, catalog_of, from_file, from_log
-from relevo.training.models import MODEL_NAMES, fit_models, model_names
+from relevo.training.names import MODEL_NAMES, model_names, model_params
+
+if TYPE_CHECKING:
+    from relevo.training.data import TrainingData
 
 InteractionsOption = typer.Option(
     None,
@@ -37,6 +42,12 @@ PresetOption = typer.Option(
     None, help="A ready mapping for --interactions: online-retail, movielens."
 )
 TimezoneOption = typer.Option(None, help="Zone of times without an offset in --interactions.")
+ParamOption = typer.Option(
+    None,
+    "--param",
+    help="NAME.PARAMETER=NUMBER, repeatable: a model's parameter, e.g. ease.l2=500 (see"
+    " docs/models.md).",
+)
 ModelsOption = typer.Option(
     None, "--models", help=f"Comma-separated, from: {', '.join(MODEL_NAMES)} (default: all)."
 )
@@ -58,6 +69,9 @@ def _data(
     file_format: Format | None,
     timezone: str | None,
 ) -> TrainingData:
+
+    from relevo.training.data import catalog_of, from_file, from_log
+
     weights = interaction_weights(relevo.settings, tenant.tenant_id)
     if file is None:
         return from_log(relevo.storage, tenant, weights)
@@ -70,10 +84,19 @@ def _data(
     return data
 
 
+def _params(settings: list[str] | None) -> dict[str, dict[str, float]]:
+    from relevo.training.models import check_params
+
+    params = model_params(settings)
+    check_params(params)
+    return params
+
+
 @app.command()
 def train(
     tenant: str = TenantOption,
     models: str | None = ModelsOption,
+    param: list[str] | None = ParamOption,
     interactions: Path | None = InteractionsOption,
     mapping: str | None = MapOption,
     event_type: str | None = TypeOption,
@@ -91,9 +114,10 @@ def train(
     relevo = engine()
     found = tenant_of(relevo, tenant)
     names = model_names(models)
+    params = _params(param)
     data = _data(relevo, found, interactions, mapping, event_type, preset, file_format, timezone)
     with console.status(f"training {', '.join(names)} on {len(data.interactions):,} interactions"):
-        trained = relevo.training.train(found, data, names, promote)
+        trained = relevo.training.train(found, data, names, promote, params)
     if as_json:
         typer.echo(msgspec.json.encode([t.record for t in trained]))
         return
@@ -119,6 +143,7 @@ def train(
 def evaluate_command(
     tenant: str = TenantOption,
     models: str | None = ModelsOption,
+    param: list[str] | None = ParamOption,
     split: SplitName = typer.Option(SplitName.temporal, help="How to hide the test rows."),
     ratio: float | None = typer.Option(
         None,
@@ -142,6 +167,10 @@ def evaluate_command(
 ) -> None:
     """Compare models offline: fit on the train part, rank the whole catalog (seen items
     excluded) for each test person, and measure P, R, NDCG, MAP, MRR, HitRate and coverage."""
+
+    from relevo.evaluation.runner import evaluate
+    from relevo.evaluation.splits import leave_last_out, random_split, temporal_split
+
     if test_days is not None and (split is not SplitName.temporal or ratio is not None):
         raise InvalidInput(
             [Violation("/test_days", "exclusive", "goes with --split temporal and no --ratio")]
@@ -149,6 +178,7 @@ def evaluate_command(
     relevo = engine()
     found = tenant_of(relevo, tenant)
     names = model_names(models)
+    params = _params(param)
     data = _data(relevo, found, interactions, mapping, event_type, preset, file_format, timezone)
     if len(data.interactions) == 0:
         raise InvalidInput([Violation("/data", "not_empty", "no interactions to evaluate on")])
@@ -161,7 +191,7 @@ def evaluate_command(
     dataset = interactions.name if interactions else f"{tenant} event log"
     with console.status(f"evaluating {', '.join(names)} on {len(hidden.people):,} people"):
         try:
-            result = evaluate(dataset, hidden, data.items, names, k)
+            result = evaluate(dataset, hidden, data.items, names, k, params)
         except ValueError as error:
             raise InvalidInput([Violation("/split", "people", str(error))]) from None
     if as_json:
@@ -216,6 +246,8 @@ def recommend_batch(
     if interactions is None:
         _, chosen = relevo.training.load(found, model, version)
     else:
+        from relevo.training.models import fit_models
+
         chosen = fit_models(model_names(model), data.interactions, data.items)[model].model
     answer = relevo.training.recommend_batch(
         found, chosen, data, user_ids, k, pseudonymous=interactions is None

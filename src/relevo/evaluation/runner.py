@@ -7,7 +7,7 @@ so their figures compare; ``train_seconds`` of the hybrid includes fitting its b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import msgspec
 import numpy as np
@@ -46,11 +46,16 @@ def rank(model: Model, people: People, k: int) -> np.ndarray:
 
 
 def evaluate(
-    dataset: str, split: Split, items: ItemFeatures, names: Sequence[str], k: int = 10
+    dataset: str,
+    split: Split,
+    items: ItemFeatures,
+    names: Sequence[str],
+    k: int = 10,
+    params: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Evaluation:
     if len(split.people) == 0:
         raise ValueError(f"the {split.protocol} split leaves no person to evaluate")
-    fitted = fit_models(names, split.train, items)
+    fitted = fit_models(names, split.train, items, params)
     people = People.of(split.train, split.people)
     results = [
         ModelResult(

@@ -23,7 +23,7 @@ from relevo.importing.readers import Format, detect_format, read_batches
 from relevo.importing.service import event_plan
 from relevo.models.base import ItemFeatures
 from relevo.models.interactions import Interactions
-from relevo.ports import Storage, iterate_log
+from relevo.ports import Storage, iterate_activity
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ def catalog_of(storage: Storage, tenant: Tenant) -> dict[str, Item]:
 
 
 def _rows(events: Iterator[Event], weights: Mapping[str, float]) -> Iterator[tuple]:
+    """Interaction rows of events, as ``from_log`` reads them from the log's activity."""
     for event in events:
         weight = weights.get(event.type)
         if weight is None or event.item_id is None:
@@ -83,9 +84,14 @@ def from_log(storage: Storage, tenant: Tenant, weights: Mapping[str, float]) -> 
     regions: dict[str, str] = {}
     events = 0
     for region in tenant.regions:
-        for batch in iterate_log(storage.partition(tenant.tenant_id, region)):
-            events += len(batch)
-            found = list(_rows((logged.event for logged in batch), weights))
+        partition = storage.partition(tenant.tenant_id, region)
+        events += partition.count_events()
+        for batch in iterate_activity(partition):
+            found = [
+                (a.person, a.item_id, weights[a.type], a.occurred_at_us, a.session_id)
+                for a in batch
+                if a.type in weights
+            ]
             regions.update((row[0], region) for row in found)
             rows += found
     return _assemble(

@@ -5,15 +5,16 @@ version with the data window, event count, parameters, metrics, code version and
 and promotes them unless told not to. The offline metrics registered come from the hybrid's
 point-in-time validation (each base and the hybrid measured on people held out of the ranker's
 training, at the cut-off); a model trained without the hybrid registers none.
+
+The numerical libraries are imported where they are used, not with this module: bootstrap wires
+this service into every command, and most commands never train.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-
-import numpy as np
-import scipy.sparse as sp
+from typing import TYPE_CHECKING
 
 from relevo import __version__
 from relevo.decoding import InvalidInput
@@ -21,12 +22,11 @@ from relevo.domain.models import ModelRecord, NewModel
 from relevo.domain.pseudonyms import Pseudonymizer
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
-from relevo.models.base import Artifact, Model, People
-from relevo.models.hybrid import HybridModel
-from relevo.models.topk import top_k
 from relevo.registry.service import RegistryService
-from relevo.training.data import TrainingData
-from relevo.training.models import MODEL_CLASSES, fit_models
+
+if TYPE_CHECKING:
+    from relevo.models.base import Model
+    from relevo.training.data import TrainingData
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,12 @@ class TrainingService:
         self._pseudonymizer_for = pseudonymizer_for
 
     def train(
-        self, tenant: Tenant, data: TrainingData, names: Sequence[str], promote: bool = True
+        self,
+        tenant: Tenant,
+        data: TrainingData,
+        names: Sequence[str],
+        promote: bool = True,
+        params: Mapping[str, Mapping[str, float]] | None = None,
     ) -> list[Trained]:
         """Fit, register (and promote) each named model; bases before the hybrid on them."""
         if len(data.interactions) == 0:
@@ -63,7 +68,10 @@ class TrainingService:
                 ],
                 "Nothing to train on",
             )
-        fitted = fit_models(names, data.interactions, data.items)
+        from relevo.models.hybrid import HybridModel
+        from relevo.training.models import fit_models
+
+        fitted = fit_models(names, data.interactions, data.items, params)
         hybrid = fitted["hybrid"].model if "hybrid" in fitted else None
         metrics = hybrid.validation if isinstance(hybrid, HybridModel) else {}
         trained: list[Trained] = []
@@ -98,6 +106,10 @@ class TrainingService:
     ) -> tuple[ModelRecord, Model]:
         """A registered model ready to score: the promoted version unless one is named. A
         hybrid comes back with the very base versions it was trained with."""
+        from relevo.models.base import Artifact
+        from relevo.models.hybrid import HybridModel
+        from relevo.training.models import MODEL_CLASSES
+
         record, files = self._registry.load(tenant, name, version)
         artifact = Artifact.from_files(files)
         model = MODEL_CLASSES[artifact.kind].load(artifact)
@@ -122,45 +134,20 @@ class TrainingService:
         In the log people are known by pseudonyms, so the given ids are pseudonymized first
         (``pseudonymous``); a file keeps its own ids.
         """
+        import numpy as np
+
+        from relevo.models.batch import top_items
+
         pseudonymize = self._pseudonymizer_for(tenant.tenant_id)
-        interactions = data.interactions
-        index = {person: i for i, person in enumerate(interactions.person_ids)}
-        model_items = model.item_ids
-        known, unknown = [], []
+        index = {person: i for i, person in enumerate(data.interactions.person_ids)}
+        known: list[tuple[str, int]] = []
+        unknown: list[str] = []
         for user_id in user_ids:
             key = "u:" + (pseudonymize("user_id", user_id) if pseudonymous else user_id)
-            (known if key in index else unknown).append((user_id, index.get(key)))
-        rows: list[tuple[str, str, int, float]] = []
-        align = _alignment(interactions.item_ids, model_items)
-        for start in range(0, len(known), 512):
-            chunk = known[start : start + 512]
-            people = People.of(interactions, np.asarray([i for _, i in chunk]))
-            people = _in_vocabulary(people, align, len(model_items))
-            scores = model.score(people)
-            ranked = top_k(scores, k, exclude=people.history)
-            for (user_id, _), best, row in zip(chunk, ranked, scores, strict=True):
-                for rank, item in enumerate(best[best >= 0], start=1):
-                    rows.append((user_id, str(model_items[item]), rank, float(row[item])))
-        return BatchAnswer(rows, [user_id for user_id, _ in unknown])
-
-
-def _alignment(data_items: np.ndarray, model_items: np.ndarray) -> np.ndarray | None:
-    """For each item index of the data, its index in the model (-1 if the model lacks it);
-    None when both index the same items alike (the model was trained on this data)."""
-    if np.array_equal(data_items, model_items):
-        return None
-    position = {item: i for i, item in enumerate(model_items.tolist())}
-    return np.asarray([position.get(str(item), -1) for item in data_items], dtype=np.int64)
-
-
-def _in_vocabulary(people: People, align: np.ndarray | None, n_model: int) -> People:
-    """The people's histories re-indexed to the model's items, when the two differ."""
-    if align is None:
-        return people
-    coo = people.history.tocoo()
-    keep = align[coo.col] >= 0
-    history = sp.csr_matrix(
-        (coo.data[keep], (coo.row[keep], align[coo.col[keep]])), shape=(len(people), n_model)
-    )
-    sequences = [align[s][align[s] >= 0].astype(np.int32) for s in people.sequences]
-    return People(history, sequences, people.regions, people.last_seen_us)
+            if key in index:
+                known.append((user_id, index[key]))
+            else:
+                unknown.append(user_id)
+        people = np.asarray([i for _, i in known], dtype=np.int64)
+        rows = top_items(model, data.interactions, people, k)
+        return BatchAnswer([(known[p][0], item, r, s) for p, item, r, s in rows], unknown)

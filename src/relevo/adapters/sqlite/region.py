@@ -14,7 +14,7 @@ from relevo.adapters.sqlite.database import Database, to_datetime
 from relevo.domain.derived import DerivedState, RecentItem, StateDelta, merge_recent, micros
 from relevo.domain.events import Event
 from relevo.domain.violations import Violation
-from relevo.ports import LoggedEvent, NewQuarantineRecord, QuarantineRecord
+from relevo.ports import Activity, LoggedEvent, NewQuarantineRecord, QuarantineRecord
 
 MIGRATIONS = (
     """
@@ -58,6 +58,13 @@ _encode = msgspec.json.encode
 _event_decoder = msgspec.json.Decoder(Event)
 _recent_decoder = msgspec.json.Decoder(list[RecentItem])
 _reasons_decoder = msgspec.json.Decoder(list[Violation])
+
+
+class _Session(msgspec.Struct):
+    session_id: str | None = None
+
+
+_session_decoder = msgspec.json.Decoder(_Session)  # reads one field of a body, skips the rest
 _DERIVED_TABLES = ("type_counts", "item_stats", "recent_items")
 _INSERT_EVENT = (
     "INSERT INTO events (event_id, type, occurred_at_us, received_at_us, person, item_id, body)"
@@ -185,6 +192,19 @@ class SqliteRegionPartition:
         return [
             LoggedEvent(seq, to_datetime(received), _event_decoder.decode(body))
             for seq, received, body in rows
+        ]
+
+    def activity(self, after_seq: int = 0, limit: int = 50_000) -> list[Activity]:
+        with self._db.reading() as db:
+            rows = db.execute(
+                "SELECT seq, type, person, item_id, occurred_at_us, body FROM events"
+                " WHERE seq > ? AND item_id IS NOT NULL ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            ).fetchall()
+        session = _session_decoder.decode
+        return [
+            Activity(seq, kind, person, item, at, session(body).session_id)
+            for seq, kind, person, item, at, body in rows
         ]
 
     def count_events(self) -> int:
