@@ -8,35 +8,27 @@ just did" where the other models answer "what suits you".
 
 from __future__ import annotations
 
-from typing import ClassVar, Self
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
-from relevo.models.base import (
-    Artifact,
-    Contribution,
-    ItemFeatures,
-    People,
-    dense,
-    history_contributions,
-    sparse_arrays,
-    sparse_from,
-)
+from relevo.models.base import ItemFeatures, People
 from relevo.models.interactions import Interactions
-from relevo.models.neighbors import keep_strongest
+from relevo.models.neighbors import ItemToItemModel, keep_strongest
 
 
-class SessionModel:
+class SessionModel(ItemToItemModel):
+    """Its item x item weights are transition shares, and a person's "history" is their latest
+    items weighted by recency, so scoring, explaining and saving are item-to-item's own."""
+
     kind: ClassVar[str] = "session"
 
     def __init__(
         self, window: int = 3, recent: int = 5, decay: float = 0.5, keep: int = 200
     ) -> None:
-        self.params = {"window": window, "recent": recent, "decay": decay, "keep": keep}
-        self.item_ids = np.empty(0, dtype=object)
-        self.transitions = sp.csr_matrix((0, 0), dtype=np.float32)
+        super().__init__(window=window, recent=recent, decay=decay, keep=keep)
 
     def fit(self, data: Interactions, items: ItemFeatures) -> None:
         self.item_ids = data.item_ids
@@ -58,9 +50,9 @@ class SessionModel:
             shape=(n, n),
             dtype=np.float32,
         )
-        self.transitions = normalize(keep_strongest(counts, self.params["keep"]), norm="l1")
+        self.weights = normalize(keep_strongest(counts, self.params["keep"]), norm="l1")
 
-    def _recent(self, people: People) -> sp.csr_matrix:
+    def _history(self, people: People) -> sp.csr_matrix:
         """Each person's last items, weighted ``decay`` ** age (the newest has age 0)."""
         rows, cols, values = [], [], []
         for row, sequence in enumerate(people.sequences):
@@ -70,26 +62,5 @@ class SessionModel:
             values.extend(self.params["decay"] ** np.arange(len(latest)))
         return sp.csr_matrix(
             (np.asarray(values, dtype=np.float32), (rows, cols)),
-            shape=(len(people), self.transitions.shape[0]),
+            shape=(len(people), self.weights.shape[0]),
         )
-
-    def score(self, people: People, items: np.ndarray | None = None) -> np.ndarray:
-        transitions = self.transitions if items is None else self.transitions[:, items]
-        return dense(self._recent(people) @ transitions)
-
-    def explain(self, people: People, row: int, item: int) -> list[Contribution]:
-        recent = self._recent(people)[row]
-        parts = self.transitions[recent.indices, item].toarray().ravel() * recent.data
-        return history_contributions(recent.indices, parts, self.item_ids)
-
-    def save(self) -> Artifact:
-        arrays = {"item_ids": self.item_ids.astype(str), **sparse_arrays(self.transitions)}
-        return Artifact(self.kind, dict(self.params), arrays)
-
-    @classmethod
-    def load(cls, artifact: Artifact) -> Self:
-        model = cls(**artifact.params)
-        model.item_ids = artifact.arrays["item_ids"].astype(object)
-        n = len(model.item_ids)
-        model.transitions = sparse_from(artifact.arrays, (n, n))
-        return model
