@@ -99,19 +99,18 @@ def candidate_features(
     n_items = facts.item_people.size
     seen = people.history
     scores = {name: model.score(people) for name, model in bases.items()}
+    proposed = np.zeros((len(people), n_items), dtype=np.int8)  # how many bases propose each
+    for s in scores.values():
+        best = top_k(s, per_source, exclude=seen)
+        rows = np.repeat(np.arange(len(people)), best.shape[1])
+        keep = best.ravel() >= 0
+        np.add.at(proposed, (rows[keep], best.ravel()[keep]), 1)
     if candidates is None:
-        proposed = np.zeros((len(people), n_items), dtype=np.int8)
-        for s in scores.values():
-            best = top_k(s, per_source, exclude=seen)
-            rows = np.repeat(np.arange(len(people)), best.shape[1])
-            keep = best.ravel() >= 0
-            np.add.at(proposed, (rows[keep], best.ravel()[keep]), 1)
         rows, items = np.nonzero(proposed)
-        sources = proposed[rows, items].astype(np.float32)
     else:
         rows = np.repeat(np.arange(len(people)), len(candidates))
         items = np.tile(np.asarray(candidates), len(people))
-        sources = np.zeros(len(rows), dtype=np.float32)
+    sources = proposed[rows, items].astype(np.float32)
     columns = []
     for s in scores.values():
         picked = s[rows, items]
