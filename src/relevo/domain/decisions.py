@@ -1,0 +1,108 @@
+"""Decisions: what a caller asks ("what should this person see?"), what Relevo answers, and the
+trace that says why, stage by stage, so any answer can be explained and audited later."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+
+from relevo.domain.events import Identifier
+
+Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+Short = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+AttributeValue = str | int | float | bool
+
+
+class Filters(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Request filters: every item shown must pass all that are given."""
+
+    category: Annotated[list[Short], msgspec.Meta(max_length=100)] | None = None  # any of
+    tags: Annotated[list[Short], msgspec.Meta(max_length=100)] | None = None  # any of
+    price_min: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    price_max: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    attributes: dict[str, AttributeValue] = {}  # equality on the item's free attributes
+
+
+class DecisionRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """The body of ``POST /v1/recommend`` and, with ``candidates``, of ``POST /v1/rank``."""
+
+    placement: Slug = "default"
+    user_id: Identifier | None = None
+    anonymous_id: Identifier | None = None
+    session_id: Identifier | None = None
+    k: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
+    context: dict[str, Any] = {}
+    filters: Filters = Filters()
+    exclude_ids: Annotated[list[Identifier], msgspec.Meta(max_length=1000)] = []
+    candidates: Annotated[list[Identifier], msgspec.Meta(min_length=1, max_length=1000)] | None = (
+        None
+    )
+    explain: bool = False
+
+
+class FilterReport(msgspec.Struct, frozen=True):
+    """One policy or business filter, and how many candidates it removed."""
+
+    name: str
+    removed: int
+
+
+class Trace(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Everything that went into one answer. Person ids are pseudonyms, as everywhere at rest."""
+
+    decision_id: str
+    at: datetime
+    placement: str
+    person: str  # the pseudonymous person key, "" for nobody
+    region: str
+    strategy: str
+    model: str  # "name:version", "" when no model answered
+    variant: str
+    fallback: str  # "none" when the model answered
+    request: dict[str, Any]
+    person_state: dict[str, Any]
+    sources: dict[str, list[str]]  # item id -> candidate sources
+    filters: list[FilterReport]
+    scores: dict[str, float]
+    stages_ms: dict[str, float]
+    items: list[str]
+    reasons: dict[str, list[str]] = {}
+    contributions: dict[str, list[dict[str, Any]]] = {}
+
+
+class RecommendedItem(msgspec.Struct, frozen=True):
+    item_id: str
+    score: float
+    reasons: list[str]
+
+
+class Decision(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The answer: DESIGN.md's shape, and the whole trace when ``explain`` was asked."""
+
+    decision_id: str
+    items: list[RecommendedItem]
+    strategy: str
+    model_version: str
+    variant: str
+    fallback: str
+    took_ms: float
+    trace: Trace | None = None
+
+
+def new_decision_id(region: str) -> str:
+    """A fresh decision id that names the region its trace is kept in (region names never hold
+    a dot), so ``GET /v1/decisions/{id}`` and outcome events find it in one place."""
+    return f"{region}.{secrets.token_urlsafe(15)}"
+
+
+def decision_region(decision_id: str) -> str | None:
+    """The region a decision id names, or None for an id Relevo did not make.
+
+    >>> decision_region("eu.AbC-12"), decision_region("nonsense")
+    ('eu', None)
+    """
+    region, dot, token = decision_id.partition(".")
+    return region if dot and region and token else None
