@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from relevo.adapters.sqlite.storage import SqliteStorage
 from relevo.catalog.service import CatalogService
-from relevo.config import Settings, load_settings
+from relevo.config import Settings, interaction_weights, load_settings, placement_strategies
+from relevo.decide.decision_log import DecisionLog
 from relevo.domain.events import TimePolicy
 from relevo.domain.pseudonyms import Pseudonymizer, tenant_key
 from relevo.ingest.pipeline import IngestLimits, IngestService
 from relevo.ingest.schemas import SchemaService
+from relevo.people.service import PeopleService
 from relevo.ports import Storage
 from relevo.registry.service import RegistryService
 from relevo.tenancy.service import TenancyService
 from relevo.training.service import TrainingService
+
+if TYPE_CHECKING:
+    from relevo.decide.service import DecisionService
 
 
 @dataclass
@@ -30,10 +38,32 @@ class Relevo:
     catalog: CatalogService
     schemas: SchemaService
     ingest: IngestService
+    people: PeopleService
     registry: RegistryService
     training: TrainingService
+    decision_log: DecisionLog
+    pseudonymizer_for: Callable[[str], Pseudonymizer]
+
+    @cached_property
+    def decisions(self) -> DecisionService:
+        """Built on first use: it loads the numerical libraries, which commands that never
+        decide (import, --help...) should not pay for."""
+        from relevo.decide.service import DecisionService
+        from relevo.decide.serving import ServingState
+
+        settings = self.settings
+        return DecisionService(
+            self.storage,
+            ServingState(self.storage, self.registry, self.training),
+            self.pseudonymizer_for,
+            self.people.of,
+            placement_strategies(settings),
+            lambda tenant_id: interaction_weights(settings, tenant_id),
+            self.decision_log.record,
+        )
 
     def close(self) -> None:
+        self.decision_log.close()  # first: its queued traces still need the storage
         self.storage.close()
 
 
@@ -56,6 +86,7 @@ def master_secret(settings: Settings) -> bytes:
 
 def build(settings: Settings | None = None) -> Relevo:
     settings = settings or load_settings()
+    placement_strategies(settings)  # a bad strategy stops the start, naming the field
     storage = SqliteStorage(Path(settings.data_dir), settings.sqlite_synchronous)
     secret = master_secret(settings)
     pseudonymizers: dict[str, Pseudonymizer] = {}
@@ -82,6 +113,9 @@ def build(settings: Settings | None = None) -> Relevo:
         catalog=CatalogService(storage),
         schemas=schemas,
         ingest=ingest,
+        people=PeopleService(storage, pseudonymizer_for),
         registry=registry,
         training=TrainingService(registry, pseudonymizer_for),
+        decision_log=DecisionLog(storage),
+        pseudonymizer_for=pseudonymizer_for,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import (
@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from relevo.domain.events import DEFAULT_WEIGHTS
+from relevo.domain.strategies import Strategy, strategies
 
 
 class ConfigError(Exception):
@@ -50,6 +51,11 @@ class Settings(BaseSettings):
         {},
         description="weight of each event type for training, by tenant id ('*': every tenant);"
         " merged over the built-in defaults",
+    )
+    placements: dict[str, dict[str, Any]] = Field(
+        {},
+        description="strategy of each placement, by name (see docs/decisions.md); 'default'"
+        " answers requests that name no placement",
     )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -93,6 +99,14 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
     except ValueError as error:  # a malformed TOML file
         raise ConfigError(f"invalid configuration file: {error}") from None
+
+
+def placement_strategies(settings: Settings) -> dict[str, Strategy]:
+    """Every placement's strategy, or a ConfigError naming the placement and the field."""
+    try:
+        return strategies(settings.placements)
+    except ValueError as error:
+        raise ConfigError(f"invalid configuration:\n  RELEVO_{error}") from None
 
 
 def interaction_weights(settings: Settings, tenant_id: str) -> dict[str, float]:

@@ -14,10 +14,12 @@ from typing import Any, Protocol
 
 import msgspec
 
-from relevo.domain.derived import DerivedState, StateDelta
+from relevo.domain.decisions import Trace
+from relevo.domain.derived import DerivedState, RecentItem, StateDelta
 from relevo.domain.events import Event
 from relevo.domain.items import Item
 from relevo.domain.models import ModelRecord, NewModel, Promotion
+from relevo.domain.people import PersonAttributes
 from relevo.domain.schemas import EventSchema
 from relevo.domain.tenants import ApiKey, Tenant
 from relevo.domain.violations import Violation
@@ -62,6 +64,16 @@ class NewQuarantineRecord(msgspec.Struct, frozen=True):
     mode: str
     payload: Any
     reasons: list[Violation]
+
+
+class Outcome(msgspec.Struct, frozen=True):
+    """An event that names a decision (impression, click, conversion...): what the answer led to,
+    kept beside its trace for attribution and training."""
+
+    event_id: str
+    type: str
+    item_id: str | None
+    occurred_at: datetime
 
 
 class TenantDirectory(Protocol):
@@ -112,10 +124,27 @@ class PartitionWriter(Protocol):
     def clear_derived(self) -> None: ...
     def quarantine(self, records: Sequence[NewQuarantineRecord], at: datetime) -> None: ...
     def release(self, quarantine_ids: Sequence[int]) -> None: ...
+    def set_attributes(self, person_key: str, attributes: PersonAttributes, at: datetime) -> None:
+        """Store a person's attributes, replacing any before: personal data, so it lives in
+        the person's home region, never in a file shared by all regions."""
+        ...
+
+    def record_decisions(self, traces: Sequence[Trace]) -> None:
+        """Keep the traces; one already kept (same decision id) is left as it is."""
+        ...
+
+    def join_outcomes(self, events: Sequence[Event]) -> None:
+        """Join events that name a decision to it; idempotent on (decision id, event id).
+
+        The decision need not be known yet: traces are written asynchronously and may land a
+        moment after their first outcome.
+        """
+        ...
 
 
 class RegionPartition(Protocol):
-    """One tenant's data in one region: its event log, quarantine and derived state."""
+    """One tenant's data in one region: its event log, quarantine, derived state and decision
+    traces (pseudonymous person data, so kept in the person's region like the rest)."""
 
     def transaction(self) -> AbstractContextManager[PartitionWriter]: ...
     def events(self, after_seq: int = 0, limit: int = 10_000) -> list[LoggedEvent]: ...
@@ -124,8 +153,20 @@ class RegionPartition(Protocol):
         ...
 
     def count_events(self) -> int: ...
+    def recent_items(self, person_key: str) -> list[RecentItem]:
+        """A person's latest distinct items, newest first: online state, as fresh as the log."""
+        ...
+
+    def attributes(self, person_keys: Sequence[str]) -> dict[str, PersonAttributes]:
+        """The attributes of those people that have some here; the others are left out."""
+        ...
+
     def quarantined(self, after_id: int = 0, limit: int = 1_000) -> list[QuarantineRecord]: ...
     def state(self) -> DerivedState: ...
+    def decision(self, decision_id: str) -> Trace | None: ...
+    def outcomes(self, decision_id: str) -> list[Outcome]:
+        """The outcomes joined to a decision, in the order they occurred."""
+        ...
 
 
 class ModelRegistry(Protocol):

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from relevo import __version__
-from relevo.api import events, items, operations, schemas
+from relevo.api import decisions, events, items, operations, people, recommend, schemas
 from relevo.api.http import json_response
 from relevo.api.openapi import DOCS_HTML, openapi_document
 from relevo.api.problems import EXCEPTION_HANDLERS
 from relevo.bootstrap import Relevo
+from relevo.monitoring import LatencyMiddleware, metrics_endpoint
 
 
 def create_app(relevo: Relevo) -> Starlette:
@@ -32,16 +34,24 @@ def create_app(relevo: Relevo) -> Starlette:
             Route("/v1/items/{item_id}", items.put_item, methods=["PUT"]),
             Route("/v1/items/{item_id}", items.get_item, methods=["GET"]),
             Route("/v1/items/{item_id}", items.delete_item, methods=["DELETE"]),
+            Route("/v1/people/{user_id}", people.put_person, methods=["PUT"]),
+            Route("/v1/people/{user_id}", people.get_person, methods=["GET"]),
+            Route("/v1/recommend", recommend.post_recommend, methods=["POST"]),
+            Route("/v1/rank", recommend.post_rank, methods=["POST"]),
+            Route("/v1/items/{item_id}/similar", recommend.get_similar, methods=["GET"]),
             Route("/v1/schemas", schemas.post_schema, methods=["POST"]),
             Route("/v1/schemas", schemas.list_schemas, methods=["GET"]),
             Route("/v1/schemas/{type}/{version}", schemas.get_schema, methods=["GET"]),
             Route("/v1/quarantine", operations.list_quarantine, methods=["GET"]),
+            Route("/v1/decisions/{decision_id}", decisions.get_decision, methods=["GET"]),
             Route("/healthz", operations.healthz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/readyz", operations.readyz, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             Route("/docs", docs, methods=["GET"]),
         ],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        middleware=[Middleware(LatencyMiddleware)],
     )
     app.state.relevo = relevo
     return app

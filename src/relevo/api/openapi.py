@@ -9,6 +9,7 @@ import msgspec
 from relevo.catalog.service import ItemResult
 from relevo.domain.events import Event
 from relevo.domain.items import Item
+from relevo.domain.people import PersonAttributes
 from relevo.domain.schemas import EventSchema
 from relevo.domain.violations import Violation
 from relevo.ingest.pipeline import EventResult
@@ -80,6 +81,22 @@ OPERATIONS: tuple[tuple[str, str, str, str | None, Any, tuple[str, Any]], ...] =
         ("200", {"$ref": "#/components/schemas/Item"}),
     ),
     ("delete", "/v1/items/{item_id}", "Delete an item", "admin", None, ("204", None)),
+    (
+        "put",
+        "/v1/people/{user_id}",
+        "Set (replace) a person's attributes",
+        "serve",
+        {"$ref": "#/components/schemas/PersonAttributes"},
+        ("200", {"$ref": "#/components/schemas/PersonAttributes"}),
+    ),
+    (
+        "get",
+        "/v1/people/{user_id}",
+        "Read a person's attributes",
+        "serve",
+        None,
+        ("200", {"$ref": "#/components/schemas/PersonAttributes"}),
+    ),
     (
         "post",
         "/v1/schemas",
@@ -169,7 +186,16 @@ _MULTI_STATUS = "Some records were refused; the others were taken (see each resu
 def openapi_document(version: str, max_batch: int = 1000) -> dict[str, Any]:
     """The document; ``max_batch`` is the configured largest batch."""
     _, components = msgspec.json.schema_components(
-        [Event, Item, EventSchema, EventResult, ItemResult, Violation, QuarantineRecord],
+        [
+            Event,
+            Item,
+            PersonAttributes,
+            EventSchema,
+            EventResult,
+            ItemResult,
+            Violation,
+            QuarantineRecord,
+        ],
         ref_template="#/components/schemas/{name}",
     )
     components.update(

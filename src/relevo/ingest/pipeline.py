@@ -7,6 +7,7 @@ HTTP, bulk import and quarantine replay all come through ``IngestService.ingest`
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from relevo.domain.pseudonyms import Pseudonymizer
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
 from relevo.ingest.schemas import SchemaService
+from relevo.monitoring import EVENT_LAG_SECONDS
 from relevo.ports import NewQuarantineRecord, QuarantineRecord, Storage
 
 Status = Literal["accepted", "duplicate", "rejected"]
@@ -81,6 +83,7 @@ class IngestService:
 
         ``pseudonymous`` says the person ids are already pseudonyms (quarantine replay).
         """
+        started = time.perf_counter()
         received_at = received_at or self._clock()
         pseudonymize = self._pseudonymizer_for(tenant.tenant_id)
         custom = self._schemas.registered(tenant.tenant_id)
@@ -111,7 +114,10 @@ class IngestService:
                 event_id = stored.get("event_id")
                 event_id = event_id if isinstance(event_id, str) else None
                 refused.append(_Refused(index, event_id, stored, reasons))
-        return self._commit(tenant, accepted, refused, source, mode, received_at)
+        results = self._commit(tenant, accepted, refused, source, mode, received_at)
+        if mode is IngestMode.LIVE:
+            EVENT_LAG_SECONDS.observe(time.perf_counter() - started)
+        return results
 
     def logged_events(self, tenant: Tenant) -> int:
         """How many events the tenant's logs hold, over all regions."""
@@ -141,10 +147,20 @@ class IngestService:
         for record, region in zip(refused, self._quarantine_regions(tenant, refused), strict=True):
             by_region.setdefault(region, ([], []))[1].append(record)
         results: list[EventResult | None] = [None] * (len(accepted) + len(refused))
+        # Outcomes (events naming a decision) are rare: one pass finds whether to join any.
+        joins = any(event.decision_id is not None for _, event in accepted)
         for region, (events, rejects) in by_region.items():
             partition = self._storage.partition(tenant.tenant_id, region)
             with partition.transaction() as writer:
                 fresh = writer.append([event for _, event in events], received_at)
+                if joins:
+                    writer.join_outcomes(
+                        [
+                            e
+                            for (_, e), new in zip(events, fresh, strict=True)
+                            if new and e.decision_id is not None
+                        ]
+                    )
                 writer.apply(
                     derive(
                         (e for (_, e), new in zip(events, fresh, strict=True) if new),

@@ -90,18 +90,22 @@ def candidate_features(
     facts: Facts,
     per_source: int,
     candidates: np.ndarray | None = None,
+    proposals: dict[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows (person row, item index) and their features, for a batch of people.
 
     Without ``candidates``, each base proposes its ``per_source`` best unseen items per person
-    and the union is ranked; with them, exactly those items are, for every person.
+    and the union is ranked; with them, exactly those items are, for every person. Each base's
+    proposals (people x per_source item indices, -1 padded) are put in ``proposals`` if given.
     """
     n_items = facts.item_people.size
     seen = people.history
     scores = {name: model.score(people) for name, model in bases.items()}
     proposed = np.zeros((len(people), n_items), dtype=np.int8)  # how many bases propose each
-    for s in scores.values():
+    for name, s in scores.items():
         best = top_k(s, per_source, exclude=seen)
+        if proposals is not None:
+            proposals[name] = best
         rows = np.repeat(np.arange(len(people)), best.shape[1])
         keep = best.ravel() >= 0
         np.add.at(proposed, (rows[keep], best.ravel()[keep]), 1)
@@ -233,18 +237,28 @@ class HybridModel:
         return self.ranker, self.facts
 
     def score(self, people: People, items: np.ndarray | None = None) -> np.ndarray:
+        return self.rank(people, items)[0]
+
+    def rank(
+        self, people: People, items: np.ndarray | None = None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Scores (-inf for items no base proposed), and what each base proposed to whom."""
         ranker, facts = self._fitted()
         width = facts.item_people.size if items is None else len(items)
         out = np.full((len(people), width), -np.inf, dtype=np.float32)
+        proposed: dict[str, list[np.ndarray]] = {name: [] for name in self.bases}
         for start in range(0, len(people), CHUNK):
             chunk = people.part(start, start + CHUNK)
+            found: dict[str, np.ndarray] = {}
             rows, cols, x = candidate_features(
-                self.bases, chunk, facts, self.params["per_source"], items
+                self.bases, chunk, facts, self.params["per_source"], items, found
             )
             if items is not None:
                 cols = np.tile(np.arange(width), len(chunk))
             out[start + rows, cols] = ranker.predict(x)
-        return out
+            for name, best in found.items():
+                proposed[name].append(best)
+        return out, {name: np.vstack(parts) for name, parts in proposed.items() if parts}
 
     def explain(self, people: People, row: int, item: int) -> list[Contribution]:
         ranker, facts = self._fitted()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,21 @@ from relevo.domain.derived import from_micros as to_datetime
 __all__ = ["Database", "Synchronous", "to_datetime"]
 
 Synchronous = Literal["full", "normal"]
+
+
+def _switch_to_wal(connection: sqlite3.Connection, seconds: float = 30.0) -> None:
+    """Put the file in WAL mode, waiting out another connection that holds it (the switch does
+    not go through SQLite's busy handler: two processes opening a new file at once would
+    otherwise fail with "database is locked")."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 class Database:
@@ -32,7 +48,7 @@ class Database:
         self.connection = sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, timeout=30.0
         )
-        self.connection.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(self.connection)
         self.connection.execute(f"PRAGMA synchronous={synchronous.upper()}")
         self.connection.execute("PRAGMA foreign_keys=ON")
         # A 64 MiB page cache keeps the event-id index in memory as the log grows.

@@ -11,10 +11,12 @@ from datetime import datetime
 import msgspec
 
 from relevo.adapters.sqlite.database import Database, to_datetime
+from relevo.domain.decisions import Trace
 from relevo.domain.derived import DerivedState, RecentItem, StateDelta, merge_recent, micros
 from relevo.domain.events import Event
+from relevo.domain.people import PersonAttributes
 from relevo.domain.violations import Violation
-from relevo.ports import Activity, LoggedEvent, NewQuarantineRecord, QuarantineRecord
+from relevo.ports import Activity, LoggedEvent, NewQuarantineRecord, Outcome, QuarantineRecord
 
 MIGRATIONS = (
     """
@@ -52,12 +54,38 @@ MIGRATIONS = (
         entries BLOB NOT NULL
     ) WITHOUT ROWID
     """,
+    """
+    CREATE TABLE decisions (
+        decision_id TEXT PRIMARY KEY,
+        at_us INTEGER NOT NULL,
+        person TEXT NOT NULL,
+        placement TEXT NOT NULL,
+        body BLOB NOT NULL
+    );
+    CREATE TABLE decision_outcomes (
+        decision_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        item_id TEXT,
+        occurred_at_us INTEGER NOT NULL,
+        PRIMARY KEY (decision_id, event_id)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE person_attributes (
+        person TEXT PRIMARY KEY,
+        body BLOB NOT NULL,
+        updated_at_us INTEGER NOT NULL
+    ) WITHOUT ROWID
+    """,
 )
 
 _encode = msgspec.json.encode
 _event_decoder = msgspec.json.Decoder(Event)
 _recent_decoder = msgspec.json.Decoder(list[RecentItem])
 _reasons_decoder = msgspec.json.Decoder(list[Violation])
+_attributes_decoder = msgspec.json.Decoder(PersonAttributes)
+_trace_decoder = msgspec.json.Decoder(Trace)
 
 
 class _Session(msgspec.Struct):
@@ -173,6 +201,30 @@ class SqlitePartitionWriter:
             "DELETE FROM quarantine WHERE quarantine_id = ?", [(i,) for i in quarantine_ids]
         )
 
+    def set_attributes(self, person_key: str, attributes: PersonAttributes, at: datetime) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO person_attributes VALUES (?, ?, ?)",
+            (person_key, _encode(attributes), micros(at)),
+        )
+
+    def record_decisions(self, traces: Sequence[Trace]) -> None:
+        self._db.executemany(
+            "INSERT OR IGNORE INTO decisions (decision_id, at_us, person, placement, body)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(t.decision_id, micros(t.at), t.person, t.placement, _encode(t)) for t in traces],
+        )
+
+    def join_outcomes(self, events: Sequence[Event]) -> None:
+        self._db.executemany(
+            "INSERT OR IGNORE INTO decision_outcomes"
+            " (decision_id, event_id, type, item_id, occurred_at_us) VALUES (?, ?, ?, ?, ?)",
+            [
+                (e.decision_id, e.event_id, e.type, e.item_id, micros(e.occurred_at))
+                for e in events
+                if e.decision_id is not None
+            ],
+        )
+
 
 class SqliteRegionPartition:
     def __init__(self, database: Database) -> None:
@@ -206,6 +258,29 @@ class SqliteRegionPartition:
             Activity(seq, kind, person, item, at, session(body).session_id)
             for seq, kind, person, item, at, body in rows
         ]
+
+    def recent_items(self, person_key: str) -> list[RecentItem]:
+        with self._db.reading() as db:
+            row = db.execute(
+                "SELECT entries FROM recent_items WHERE person = ?", (person_key,)
+            ).fetchone()
+        return [] if row is None else _recent_decoder.decode(row[0])
+
+    def attributes(self, person_keys: Sequence[str]) -> dict[str, PersonAttributes]:
+        keys = list(person_keys)
+        found: dict[str, PersonAttributes] = {}
+        with self._db.reading() as db:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    (person, _attributes_decoder.decode(body))
+                    for person, body in db.execute(
+                        f"SELECT person, body FROM person_attributes WHERE person IN ({marks})",
+                        chunk,
+                    )
+                )
+        return found
 
     def count_events(self) -> int:
         with self._db.reading() as db:
@@ -241,3 +316,19 @@ class SqliteRegionPartition:
                 for person, entries in db.execute("SELECT person, entries FROM recent_items")
             }
         return DerivedState(counts, stats, recent)
+
+    def decision(self, decision_id: str) -> Trace | None:
+        with self._db.reading() as db:
+            row = db.execute(
+                "SELECT body FROM decisions WHERE decision_id = ?", (decision_id,)
+            ).fetchone()
+        return None if row is None else _trace_decoder.decode(row[0])
+
+    def outcomes(self, decision_id: str) -> list[Outcome]:
+        with self._db.reading() as db:
+            rows = db.execute(
+                "SELECT event_id, type, item_id, occurred_at_us FROM decision_outcomes"
+                " WHERE decision_id = ? ORDER BY occurred_at_us, event_id",
+                (decision_id,),
+            ).fetchall()
+        return [Outcome(event_id, kind, item, to_datetime(at)) for event_id, kind, item, at in rows]

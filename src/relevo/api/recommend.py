@@ -1,0 +1,50 @@
+"""``POST /v1/recommend``, ``POST /v1/rank`` and ``GET /v1/items/{id}/similar``: the decision
+hot path. Kept to: authorize, decode, decide in a worker thread, encode."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from relevo.api.http import authorize, engine, json_response, query_int, read_body
+from relevo.api.problems import Problem
+from relevo.decoding import InvalidInput, decode
+from relevo.domain.decisions import DecisionRequest
+from relevo.domain.tenants import Scope
+from relevo.domain.violations import Violation
+
+
+async def _decide(request: Request, ranking: bool) -> Response:
+    _, tenant = authorize(request, Scope.SERVE)
+    body = await read_body(request)
+    asked, problems = decode(body, DecisionRequest)
+    if asked is not None and ranking and asked.candidates is None:
+        problems = [Violation("/candidates", "required", "is required: the items to rank")]
+    if asked is not None and not ranking and asked.candidates is not None:
+        problems = [Violation("/candidates", "rank_only", "belongs to POST /v1/rank")]
+    if asked is None or problems:
+        status = 400 if problems and problems[0].rule == "json" else 422
+        raise Problem(status, "The request breaks the decision contract.", problems)
+    decision = await run_in_threadpool(engine(request).decisions.decide, tenant, asked)
+    return json_response(decision)
+
+
+async def post_recommend(request: Request) -> Response:
+    return await _decide(request, ranking=False)
+
+
+async def post_rank(request: Request) -> Response:
+    return await _decide(request, ranking=True)
+
+
+async def get_similar(request: Request) -> Response:
+    _, tenant = authorize(request, Scope.SERVE)
+    k = query_int(request, "k", 10, 1, 100)
+    try:
+        found = await run_in_threadpool(
+            engine(request).decisions.similar, tenant, request.path_params["item_id"], k
+        )
+    except InvalidInput as error:
+        raise Problem(404, error.violations[0].detail, error.violations) from None
+    return json_response(found)

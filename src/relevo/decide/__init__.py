@@ -1,0 +1,1 @@
+"""Decisions: answering "what should this person see now?" within a time budget, safely."""

@@ -1,0 +1,124 @@
+"""The decision log: every answer's trace, written off the request path.
+
+An answer must never wait on (or fail because of) its trace: ``record`` only puts the trace on
+a bounded queue, and one background thread writes what has queued up in batches, one
+transaction per tenant and region. When the queue is full the trace is dropped and counted
+(``dropped``), because a late or lost trace costs far less than a late answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterable
+
+from relevo.domain.decisions import Trace, decision_region
+from relevo.domain.tenants import Tenant
+from relevo.ports import Outcome, Storage
+
+log = logging.getLogger("relevo.decide")
+
+_STOP = None
+"""Put on the queue by ``close``: the writer thread ends once everything before it is written."""
+
+_Entry = tuple[str, str, Trace] | threading.Event | None
+"""A trace to write (tenant id, region, trace); a flush marker, set once everything queued
+before it is written; or ``_STOP``."""
+
+
+class DecisionLog:
+    """Writes traces asynchronously to their region partitions and reads them back."""
+
+    def __init__(self, storage: Storage, capacity: int = 10_000, batch: int = 500) -> None:
+        self._storage = storage
+        self._queue: queue.Queue[_Entry] = queue.Queue(capacity)
+        self._batch = batch
+        self._lock = threading.Lock()
+        self._closed = False
+        self.dropped = 0
+        """Traces that will never be written: queue full, log closed, or the write failed."""
+        self._thread = threading.Thread(target=self._run, name="relevo-decision-log", daemon=True)
+        self._thread.start()
+
+    def record(self, tenant_id: str, region: str, trace: Trace) -> None:
+        """Queue a trace for writing; never blocks, never raises (a full queue drops it)."""
+        if not self._closed:
+            try:
+                self._queue.put_nowait((tenant_id, region, trace))
+                return
+            except queue.Full:
+                pass
+        self._drop(1)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every trace queued before this call is written; False on timeout."""
+        if self._closed:
+            return True
+        marker = threading.Event()
+        try:
+            self._queue.put(marker, timeout=timeout)
+        except queue.Full:
+            return False
+        return marker.wait(timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued, then stop the writer thread; later traces are dropped."""
+        if self._closed:
+            return
+        self.flush(timeout)
+        self._closed = True
+        try:
+            self._queue.put(_STOP, timeout=timeout)
+        except queue.Full:  # the writer is stuck; it is a daemon thread, so exit anyway
+            return
+        self._thread.join(timeout)
+
+    def get(self, tenant: Tenant, decision_id: str) -> tuple[Trace, list[Outcome]] | None:
+        """A decision's trace and the outcomes joined to it so far; None for an id this tenant
+        cannot have made (malformed, or naming a region it has not), or one not written yet."""
+        region = decision_region(decision_id)
+        if region not in tenant.regions:
+            return None
+        partition = self._storage.partition(tenant.tenant_id, region)
+        trace = partition.decision(decision_id)
+        if trace is None:
+            return None
+        return trace, partition.outcomes(decision_id)
+
+    def _drop(self, count: int) -> None:
+        with self._lock:
+            self.dropped += count
+
+    def _run(self) -> None:
+        """Take whatever has queued up (up to a batch), write it, release the flushes waiting."""
+        while True:
+            entries = [self._queue.get()]
+            while len(entries) < self._batch:
+                try:
+                    entries.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._write(e for e in entries if isinstance(e, tuple))
+            for entry in entries:
+                if isinstance(entry, threading.Event):
+                    entry.set()
+            if _STOP in entries:
+                return
+
+    def _write(self, entries: Iterable[tuple[str, str, Trace]]) -> None:
+        groups: dict[tuple[str, str], list[Trace]] = {}
+        for tenant_id, region, trace in entries:
+            groups.setdefault((tenant_id, region), []).append(trace)
+        for (tenant_id, region), traces in groups.items():
+            try:
+                with self._storage.partition(tenant_id, region).transaction() as writer:
+                    writer.record_decisions(traces)
+            except Exception:
+                log.exception(
+                    "lost %d decision traces of tenant %s in region %s",
+                    len(traces),
+                    tenant_id,
+                    region,
+                )
+                self._drop(len(traces))

@@ -1,0 +1,522 @@
+"""Answering "what should this person see now?": the flow of one decision (DESIGN.md).
+
+person and policy -> candidates and scores from the placement's model (within its time
+budget, behind a circuit breaker) -> policy and business filters, each recording what it
+removed -> boosts -> diversity -> exploration -> top k -> reasons -> trace (written without
+blocking) -> answer. When the model cannot answer (none promoted, an error, too slow, the
+breaker open, no consent to personalize), the next safe answer is taken: popular in the
+person's region, then the placement's static list, then any available item. Policy applies
+to every path; the answer names the fallback used.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import numpy as np
+import scipy.sparse as sp
+
+from relevo.decide.breaker import CircuitBreaker
+from relevo.decide.serving import ServingModel, ServingState
+from relevo.decoding import InvalidInput
+from relevo.domain.decisions import (
+    Decision,
+    DecisionRequest,
+    FilterReport,
+    Filters,
+    RecommendedItem,
+    Trace,
+    new_decision_id,
+)
+from relevo.domain.derived import RecentItem, micros
+from relevo.domain.items import Item
+from relevo.domain.people import PersonAttributes, age_on
+from relevo.domain.policy import Audience, apply_checks, policy_checks, request_checks
+from relevo.domain.pseudonyms import Pseudonymizer
+from relevo.domain.strategies import DEFAULT_PLACEMENT, Strategy
+from relevo.domain.tenants import Tenant
+from relevo.domain.violations import Violation
+from relevo.models.base import People
+from relevo.monitoring import DECISIONS, FEATURE_AGE_SECONDS, FILTER_REMOVED
+from relevo.ports import Storage
+
+POOL = 200  # ranked candidates kept for filtering, so filters rarely leave fewer than k
+PERSONAL = ("itemknn", "ease", "als", "bpr", "content")
+VERBS = {"purchase": "bought", "add_to_cart": "added", "rate": "rated", "click": "clicked"}
+NEW_FOR = timedelta(days=14)
+
+
+class SimilarItems(msgspec.Struct, frozen=True):
+    item_id: str
+    items: list[RecommendedItem]
+    model_version: str
+    fallback: str
+
+
+class DecisionService:
+    def __init__(
+        self,
+        storage: Storage,
+        serving: ServingState,
+        pseudonymizer_for: Callable[[str], Pseudonymizer],
+        people_of: Callable[[Tenant, str], tuple[str, PersonAttributes | None]],
+        strategies: Mapping[str, Strategy],
+        weights_for: Callable[[str], Mapping[str, float]],
+        record: Callable[[str, str, Trace], None],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._storage = storage
+        self._serving = serving
+        self._pseudonymizer_for = pseudonymizer_for
+        self._people_of = people_of
+        self._strategies = strategies
+        self._weights_for = weights_for
+        self._record = record
+        self._clock = clock
+        self._pool = ThreadPoolExecutor(4, thread_name_prefix="relevo-model")
+        self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
+
+    def decide(self, tenant: Tenant, request: DecisionRequest) -> Decision:
+        started = time.perf_counter()
+        stages: dict[str, float] = {}
+        strategy = self._strategy(request.placement)
+        now = self._clock()
+        policy_known = True
+        try:
+            person, region, audience, recent = self._person(tenant, request)
+        except Exception:  # policy cannot be evaluated: the safest answer, for nobody known
+            policy_known = False
+            person, region, audience, recent = None, tenant.default_region, Audience(None, None), []
+        stages["person"] = _since(started)
+        catalog = self._serving.catalog(tenant)
+        decision_id = new_decision_id(region)
+
+        fallback, model_version = "none", ""
+        ranked: list[tuple[str, float]] = []
+        sources: dict[str, list[str]] = {}
+        people: People | None = None
+        served: ServingModel | None = None
+        if not policy_known:
+            fallback = "policy_unavailable"
+        elif not _may_personalize(request):
+            fallback = "no_consent"
+        else:
+            served = self._serving.model(tenant, strategy.model)
+            if served is None:
+                fallback = "no_model"
+            else:
+                people = self._people(tenant, served, recent, region)
+                outcome = self._run_model(tenant, strategy, served, people, request)
+                if isinstance(outcome, str):
+                    fallback = outcome
+                else:
+                    ranked, sources = outcome
+                    model_version = served.version
+        stages["model"] = _since(started) - sum(stages.values())
+
+        seen = self._seen(recent, strategy, now)
+        checks = policy_checks(audience) + request_checks(
+            request.filters, set(request.exclude_ids), seen, strategy.parsed_rules()
+        )
+        if request.candidates is not None and fallback != "none":
+            ranked = [(item, 0.0) for item in request.candidates]  # the caller's order
+        allowed, reports = apply_checks([i for i, _ in ranked], catalog.get, checks)
+        scores = dict(ranked)
+        if len(allowed) < request.k and request.candidates is None:
+            fill, fill_reports = self._fallback_items(tenant, strategy, region, catalog, checks)
+            added = [item for item in fill if item not in scores][: request.k * 4]
+            if not allowed and fallback == "none":
+                fallback = "popular" if added else "static"
+            for item in added:
+                sources.setdefault(item, []).append("popular")
+                scores[item] = 0.0
+            allowed += added
+            reports = _merge(reports, fill_reports)
+        stages["filters"] = _since(started) - sum(stages.values())
+
+        boosted = _boost(allowed, scores, strategy, catalog)
+        chosen = _diverse(boosted, catalog, strategy.max_per_category, request.k)
+        explored = _explore(decision_id, chosen, boosted, strategy.exploration, request.k)
+        stages["rank"] = _since(started) - sum(stages.values())
+
+        reasons = self._reasons(
+            chosen, explored, sources, served, people, recent, catalog, region, now
+        )
+        items = [RecommendedItem(i, round(scores.get(i, 0.0), 6), reasons[i]) for i in chosen]
+        stages["reasons"] = _since(started) - sum(stages.values())
+        took = round(_since(started), 3)
+        trace = Trace(
+            decision_id=decision_id,
+            at=now,
+            placement=request.placement,
+            person=person or "",
+            region=region,
+            strategy=request.placement,
+            model=model_version,
+            variant="control",
+            fallback=fallback,
+            request=_request_record(request),
+            person_state={
+                "recent_items": [r.item_id for r in recent],
+                "age_known": audience.age is not None,
+            },
+            sources={i: sources.get(i, []) for i in chosen},
+            filters=reports,
+            scores={i: scores.get(i, 0.0) for i in chosen},
+            stages_ms={k: round(v, 3) for k, v in stages.items()},
+            items=chosen,
+            reasons=reasons,
+        )
+        self._record(tenant.tenant_id, region, trace)
+        _observe(fallback, reports, recent, now)
+        return Decision(
+            decision_id,
+            items,
+            request.placement,
+            model_version,
+            "control",
+            fallback,
+            took,
+            trace if request.explain else None,
+        )
+
+    def similar(self, tenant: Tenant, item_id: str, k: int) -> SimilarItems:
+        """Items like this one (the promoted item-kNN model), else popular ones; policy as for
+        a person nobody knows: no age-gated and no region-limited items (fail closed)."""
+        catalog = self._serving.catalog(tenant)
+        if item_id not in catalog:
+            raise InvalidInput(
+                [Violation("/item_id", "exists", f"no item '{item_id}' in the catalog")]
+            )
+        served = self._serving.model(tenant, "itemknn")
+        ranked: list[tuple[str, float]] = []
+        if served is not None and item_id in served.index:
+            neighbours, weights = served.model.similar(served.index[item_id], POOL)  # type: ignore[attr-defined]
+            ids = served.model.item_ids
+            ranked = [(str(ids[i]), float(w)) for i, w in zip(neighbours, weights, strict=True)]
+        checks = policy_checks(Audience(None, None)) + request_checks(
+            Filters(), {item_id}, set(), []
+        )
+        allowed, _ = apply_checks([i for i, _ in ranked], catalog.get, checks)
+        scores, fallback = dict(ranked), "none" if allowed else "popular"
+        if len(allowed) < k:
+            fill, _ = self._fallback_items(
+                tenant, self._strategies[DEFAULT_PLACEMENT], tenant.default_region, catalog, checks
+            )
+            allowed += [i for i in fill if i not in scores]
+        reason = f"Similar to {_title(catalog, item_id)}"
+        items = [
+            RecommendedItem(i, round(scores.get(i, 0.0), 6), [reason if i in scores else "Popular"])
+            for i in allowed[:k]
+        ]
+        version = served.version if served is not None and fallback == "none" else ""
+        return SimilarItems(item_id, items, version, fallback)
+
+    # --- stages ------------------------------------------------------------------------
+
+    def _strategy(self, placement: str) -> Strategy:
+        strategy = self._strategies.get(placement)
+        if strategy is None:
+            raise InvalidInput(
+                [
+                    Violation(
+                        "/placement",
+                        "enum",
+                        f"unknown placement '{placement}'; configured: {', '.join(self._strategies)}",
+                    )
+                ],
+                "Unknown placement",
+            )
+        return strategy
+
+    def _person(
+        self, tenant: Tenant, request: DecisionRequest
+    ) -> tuple[str | None, str, Audience, list[RecentItem]]:
+        """The person's key, home region, what policy knows of them, and their recent items.
+
+        Anything that cannot be read leaves the person unknown, which policy treats as the
+        most restrictive case (fail closed)."""
+        pseudonymize = self._pseudonymizer_for(tenant.tenant_id)
+        if request.user_id is not None:
+            person: str | None = "u:" + pseudonymize("user_id", request.user_id)
+        elif request.anonymous_id is not None:
+            person = "a:" + pseudonymize("anonymous_id", request.anonymous_id)
+        else:
+            person = None
+        asked = request.context.get("region")
+        asked = asked if asked in tenant.regions else None
+        if person is None:
+            return None, asked or tenant.default_region, Audience(asked, None), []
+        region, attributes = self._people_of(tenant, person)
+        age = None if attributes is None else age_on(attributes.birth_year, self._clock().date())
+        recent = self._storage.partition(tenant.tenant_id, region).recent_items(person)
+        return person, region, Audience(region, age), recent
+
+    def _people(
+        self, tenant: Tenant, served: ServingModel, recent: list[RecentItem], region: str
+    ) -> People:
+        """The person as the model sees them: their recent items, weighted by event type."""
+        weights = self._weights_for(tenant.tenant_id)
+        known = [(served.index[r.item_id], r) for r in recent if r.item_id in served.index]
+        columns = [i for i, r in known if weights.get(r.type, 0) > 0]
+        values = [weights[r.type] for i, r in known if weights.get(r.type, 0) > 0]
+        history = sp.csr_matrix(
+            (np.asarray(values, np.float32), ([0] * len(columns), columns)),
+            shape=(1, len(served.index)),
+        )
+        history.sum_duplicates()
+        sequence = np.asarray([i for i, _ in reversed(known)], dtype=np.int32)
+        last = max((r.occurred_at_us for r in recent), default=0)
+        return People(history, [sequence], [region], np.asarray([last], dtype=np.int64))
+
+    def _run_model(
+        self,
+        tenant: Tenant,
+        strategy: Strategy,
+        served: ServingModel,
+        people: People,
+        request: DecisionRequest,
+    ) -> tuple[list[tuple[str, float]], dict[str, list[str]]] | str:
+        """Ranked (item, score) and each item's sources, or the name of the fallback to take."""
+        breaker = self._breakers.setdefault(
+            (tenant.tenant_id, served.record.name), CircuitBreaker()
+        )
+        if not breaker.allows():
+            return "circuit_open"
+        future = self._pool.submit(_score, served, people, request.candidates)
+        try:
+            outcome = future.result(timeout=strategy.model_budget_ms / 1000)
+        except FutureTimeout:
+            breaker.failed()
+            return "model_timeout"
+        except Exception:  # a broken model must never break the answer
+            breaker.failed()
+            return "model_error"
+        breaker.succeeded()
+        return outcome
+
+    def _seen(self, recent: list[RecentItem], strategy: Strategy, now: datetime) -> set[str]:
+        if not strategy.exclude_seen:
+            return set()
+        since = micros(now - timedelta(days=strategy.seen_window_days))
+        return {r.item_id for r in recent if r.occurred_at_us >= since}
+
+    def _fallback_items(
+        self,
+        tenant: Tenant,
+        strategy: Strategy,
+        region: str,
+        catalog: Mapping[str, Item],
+        checks: list,
+    ) -> tuple[list[str], list[FilterReport]]:
+        """Popular in the region (the promoted popularity model), then the static list, then
+        the catalog's own order: the answer that never fails, filtered like any other."""
+        candidates: list[str] = []
+        try:
+            popular = self._serving.model(tenant, "popularity")
+        except Exception:  # the registry is down: the static list still answers
+            popular = None
+        if popular is not None:
+            vector = popular.model.vector(region)  # type: ignore[attr-defined]
+            best = np.argsort(-vector, kind="stable")[:POOL]
+            candidates = [str(popular.model.item_ids[i]) for i in best if vector[i] > 0]
+        candidates += strategy.fallback_items
+        candidates += list(catalog)[:POOL]
+        return apply_checks(list(dict.fromkeys(candidates)), catalog.get, checks)
+
+    def _reasons(
+        self,
+        chosen: list[str],
+        explored: set[str],
+        sources: Mapping[str, list[str]],
+        served: ServingModel | None,
+        people: People | None,
+        recent: list[RecentItem],
+        catalog: Mapping[str, Item],
+        region: str,
+        now: datetime,
+    ) -> dict[str, list[str]]:
+        """Reasons a person can read, from where each item came from."""
+        by_item = {r.item_id: r for r in recent}
+        bases = getattr(served.model, "bases", {}) if served else {}
+        found: dict[str, list[str]] = {}
+        for item_id in chosen:
+            reasons: list[str] = []
+            item_sources = sources.get(item_id, [])
+            if item_id in explored:
+                reasons.append("Exploration")
+            because = _because(item_id, item_sources, bases, served, people, by_item, catalog)
+            if because:
+                reasons.append(because)
+            if "session" in item_sources and recent:
+                reasons.append(f"Because you just viewed {_title(catalog, recent[0].item_id)}")
+            if "trending" in item_sources:
+                reasons.append("Trending")
+            if "popularity" in item_sources or "popular" in item_sources:
+                reasons.append("Popular in your region")
+            item = catalog.get(item_id)
+            if item and item.created_at and item.category and now - item.created_at < NEW_FOR:
+                reasons.append(f"New in {item.category}")
+            found[item_id] = reasons or ["Popular in your region"]
+        return found
+
+
+def _score(
+    served: ServingModel, people: People, candidates: list[str] | None
+) -> tuple[list[tuple[str, float]], dict[str, list[str]]]:
+    """Run the model: its best unseen items (or the caller's candidates), scored."""
+    model, index = served.model, served.index
+    items = None
+    if candidates is not None:
+        items = np.asarray([index[c] for c in candidates if c in index], dtype=np.int64)
+    rank = getattr(model, "rank", None)
+    if rank is not None:
+        scores, proposals = rank(people, items)
+    else:
+        scores, proposals = model.score(people, items), {}
+    row = scores[0]
+    ids = model.item_ids if items is None else model.item_ids[items]
+    if items is None:
+        row = row.copy()
+        row[people.history.indices] = -np.inf
+    order = np.argsort(-row, kind="stable")[:POOL]
+    # A ranker's scores are relative, any finite one counts; for the other models a score of
+    # zero means no evidence at all, and such items are left to the popular fill.
+    floor = -np.inf if rank is not None else 0.0
+    ranked = [(str(ids[i]), float(row[i])) for i in order if np.isfinite(row[i]) and row[i] > floor]
+    sources: dict[str, list[str]] = {}
+    for name, best in proposals.items():
+        for i in best[0][best[0] >= 0]:
+            sources.setdefault(str(model.item_ids[i]), []).append(name)
+    if not proposals:
+        for item, _ in ranked:
+            sources[item] = [served.record.name]
+    if candidates is not None:  # unknown to the model: ranked after the known, in given order
+        known = {item for item, _ in ranked}
+        ranked += [(c, float("-inf")) for c in candidates if c not in known]
+    return ranked, sources
+
+
+def _because(
+    item_id: str,
+    item_sources: list[str],
+    bases: Mapping,
+    served: ServingModel | None,
+    people: People | None,
+    recent: Mapping[str, RecentItem],
+    catalog: Mapping[str, Item],
+) -> str | None:
+    """ "Because you bought X": the history item that adds most to a personal model's score."""
+    if served is None or people is None or not recent:
+        return None
+    models = [bases[name] for name in PERSONAL if name in item_sources and name in bases]
+    if not bases and served.record.name in PERSONAL:
+        models = [served.model]
+    index = served.index.get(item_id)
+    for model in models:
+        if index is None:
+            break
+        contributions = model.explain(people, 0, index)
+        if contributions:
+            source = contributions[0].name
+            verb = VERBS.get(recent[source].type, "viewed") if source in recent else "liked"
+            return f"Because you {verb} {_title(catalog, source)}"
+    return None
+
+
+def _title(catalog: Mapping[str, Item], item_id: str) -> str:
+    item = catalog.get(item_id)
+    return item.title if item is not None and item.title else item_id
+
+
+def _boost(
+    allowed: list[str], scores: dict[str, float], strategy: Strategy, catalog: Mapping[str, Item]
+) -> list[str]:
+    """The allowed items re-ordered by score after the placement's boosts (stable)."""
+    boosts = [rule for rule in strategy.parsed_rules() if rule.action == "boost"]
+    if not boosts:
+        return allowed
+    for item_id in allowed:
+        factor = 1.0
+        for rule in boosts:
+            if rule.matches(catalog[item_id]):
+                factor *= rule.factor
+        score = scores.get(item_id, 0.0)
+        scores[item_id] = score * factor if score >= 0 else score / factor
+    return sorted(allowed, key=lambda i: -scores.get(i, 0.0))
+
+
+def _diverse(
+    ordered: list[str], catalog: Mapping[str, Item], per_category: int | None, k: int
+) -> list[str]:
+    """The first k items, at most ``per_category`` of any one category (greedy)."""
+    if per_category is None:
+        return ordered[:k]
+    counts: dict[str | None, int] = {}
+    chosen = []
+    for item_id in ordered:
+        category = catalog[item_id].category
+        if category is not None and counts.get(category, 0) >= per_category:
+            continue
+        counts[category] = counts.get(category, 0) + 1
+        chosen.append(item_id)
+        if len(chosen) == k:
+            break
+    return chosen
+
+
+def _explore(
+    decision_id: str, chosen: list[str], pool: list[str], epsilon: float, k: int
+) -> set[str]:
+    """Epsilon-greedy over the last slot: with chance ``epsilon`` it shows an eligible item
+    from beyond the top k instead, chosen at random (seeded by the decision id)."""
+    if epsilon <= 0 or not chosen:
+        return set()
+    rng = np.random.default_rng(zlib.crc32(decision_id.encode()))
+    rest = [i for i in pool if i not in chosen]
+    if not rest or rng.random() >= epsilon:
+        return set()
+    pick = rest[int(rng.integers(len(rest)))]
+    chosen[min(len(chosen), k) - 1] = pick
+    return {pick}
+
+
+def _may_personalize(request: DecisionRequest) -> bool:
+    consent = request.context.get("consent")
+    return not (isinstance(consent, dict) and consent.get("personalization") is False)
+
+
+def _merge(first: list[FilterReport], second: list[FilterReport]) -> list[FilterReport]:
+    totals: dict[str, int] = {}
+    for report in (*first, *second):
+        totals[report.name] = totals.get(report.name, 0) + report.removed
+    return [FilterReport(name, removed) for name, removed in totals.items()]
+
+
+def _request_record(request: DecisionRequest) -> dict:
+    """The request as the trace keeps it: person ids left out (the trace holds the pseudonym)."""
+    body = msgspec.to_builtins(request)
+    for field in ("user_id", "anonymous_id", "session_id"):
+        body.pop(field, None)
+    return body
+
+
+def _since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def _observe(
+    fallback: str, reports: list[FilterReport], recent: list[RecentItem], now: datetime
+) -> None:
+    DECISIONS.labels(fallback).inc()
+    for report in reports:
+        if report.removed:
+            FILTER_REMOVED.labels(report.name).inc(report.removed)
+    if recent:
+        FEATURE_AGE_SECONDS.observe((micros(now) - recent[0].occurred_at_us) / 1e6)

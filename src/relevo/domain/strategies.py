@@ -1,0 +1,56 @@
+"""Strategies: how a placement answers. Configured per placement, checked when the engine
+starts, so a bad strategy stops the process with a message rather than failing a request."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from relevo.domain.policy import Rule, RuleError, parse_rule
+
+DEFAULT_PLACEMENT = "default"
+
+
+class Strategy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a placement does; every field has a default, so ``{}`` is a working strategy.
+
+    - ``model``: the registered model that ranks (its promoted version serves).
+    - ``exclude_seen`` / ``seen_window_days``: hide items the person interacted with lately.
+    - ``max_per_category``: diversity, at most this many items of one category in an answer.
+    - ``exploration``: the chance that the last slot shows an eligible item the model did not
+      rank (epsilon-greedy), with the reason "Exploration".
+    - ``rules``: include-only, exclude and boost rules (see ``relevo.domain.policy``).
+    - ``fallback_items``: the static list, the answer that never fails.
+    - ``model_budget_ms``: time the model stage may take before the fallback answers.
+    """
+
+    model: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_-]{0,63}$")] = "hybrid"
+    exclude_seen: bool = True
+    seen_window_days: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    max_per_category: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    exploration: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.0
+    rules: list[str] = []
+    fallback_items: list[str] = []
+    model_budget_ms: Annotated[float, msgspec.Meta(gt=0, le=10_000)] = 50.0
+
+    def parsed_rules(self) -> list[Rule]:
+        return [parse_rule(text) for text in self.rules]
+
+
+def strategies(configured: dict[str, object]) -> dict[str, Strategy]:
+    """Each placement's strategy (``default`` always exists), or ValueError naming the field.
+
+    >>> strategies({"home": {"exploration": 2}})
+    Traceback (most recent call last):
+    ValueError: placements.home: Expected `float` <= 1.0 - at `$.exploration`
+    """
+    found = {DEFAULT_PLACEMENT: Strategy()}
+    for placement, body in configured.items():
+        try:
+            strategy = msgspec.convert(body, Strategy)
+            strategy.parsed_rules()
+        except (msgspec.ValidationError, RuleError) as error:
+            raise ValueError(f"placements.{placement}: {error}") from None
+        found[placement] = strategy
+    return found

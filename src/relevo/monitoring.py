@@ -1,0 +1,65 @@
+"""Prometheus metrics: what an operator watches, served at ``/metrics``.
+
+Latency per endpoint, decisions by fallback, candidates removed per filter, the age of a
+person's features when a decision reads them, and the lag from an event's arrival to its
+derived state being committed. With several worker processes, set ``PROMETHEUS_MULTIPROC_DIR``
+(prometheus-client's multiprocess mode) so that every process's figures are summed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+
+REQUEST_SECONDS = Histogram(
+    "relevo_request_seconds", "HTTP request latency", ["route", "method"], buckets=LATENCY_BUCKETS
+)
+DECISIONS = Counter("relevo_decisions", "Decisions by the fallback they took", ["fallback"])
+FILTER_REMOVED = Counter(
+    "relevo_filter_removed", "Candidates removed by each policy or business filter", ["filter"]
+)
+FEATURE_AGE_SECONDS = Histogram(
+    "relevo_feature_age_seconds",
+    "Age of a person's latest event when a decision reads their features",
+    buckets=(1, 10, 60, 600, 3600, 86_400, 7 * 86_400, 30 * 86_400),
+)
+EVENT_LAG_SECONDS = Histogram(
+    "relevo_event_to_feature_lag_seconds",
+    "From an event batch's arrival to its derived state being committed",
+    buckets=LATENCY_BUCKETS,
+)
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class LatencyMiddleware:
+    """A pure ASGI middleware (no per-request objects) timing each request by route pattern,
+    so ``/v1/items/{item_id}`` is one series however many items there are."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            route = scope.get("route")
+            name = getattr(route, "path", "unmatched")
+            REQUEST_SECONDS.labels(name, scope["method"]).observe(time.perf_counter() - started)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""People: the attributes applications tell about each person, kept in the person's region."""

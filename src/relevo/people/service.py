@@ -1,0 +1,97 @@
+"""Setting and reading people's attributes, pseudonymized and kept in each person's home region.
+
+A person is addressed by the application's raw ``user_id``, which never reaches storage: it is
+pseudonymized exactly as the ingest pipeline does, so the attributes and the events of one
+person share one key and one home region.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from relevo.decoding import InvalidInput, decode
+from relevo.domain.people import PersonAttributes, check_attributes
+from relevo.domain.pseudonyms import Pseudonymizer
+from relevo.domain.tenants import Tenant
+from relevo.domain.violations import Violation
+from relevo.ports import Storage
+
+MAX_USER_ID = 256  # the longest user_id an event may carry; no longer one can name a person
+
+
+class PeopleService:
+    def __init__(
+        self,
+        storage: Storage,
+        pseudonymizer_for: Callable[[str], Pseudonymizer],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._storage = storage
+        self._pseudonymizer_for = pseudonymizer_for
+        self._clock = clock
+
+    def put(self, tenant: Tenant, user_id: str, payload: Any) -> PersonAttributes:
+        """Replace a person's attributes; returns them as stored, with their home region.
+
+        A person seen for the first time is given ``home_region`` if set, else the tenant's
+        default region. Their home never moves afterwards, so a ``home_region`` that differs
+        from it is refused rather than silently ignored.
+        """
+        now = self._clock()
+        key = self._person_key(tenant, user_id)
+        attributes, problems = decode(payload, PersonAttributes)
+        if attributes is not None:
+            problems = check_attributes(attributes, tenant.regions, now.date())
+        if attributes is None or problems:
+            raise InvalidInput(problems, "Invalid person attributes")
+        people = self._storage.people(tenant.tenant_id)
+        home = people.home_regions([key]).get(key)
+        if home is None:  # claimed, not set: a concurrent first write may have won the claim
+            wanted = attributes.home_region or tenant.default_region
+            home = people.claim_home_regions({key: wanted})[key]
+        if attributes.home_region not in (None, home):
+            raise InvalidInput(
+                [
+                    Violation(
+                        "/home_region",
+                        "fixed",
+                        f"a person's data stays in the region it was first stored in ({home})",
+                    )
+                ],
+                "Invalid person attributes",
+            )
+        stored = msgspec.structs.replace(attributes, home_region=home)
+        with self._storage.partition(tenant.tenant_id, home).transaction() as writer:
+            writer.set_attributes(key, stored, now)
+        return stored
+
+    def get(self, tenant: Tenant, user_id: str) -> PersonAttributes | None:
+        """A person's attributes, or None if none were ever set."""
+        return self.of(tenant, self._person_key(tenant, user_id))[1]
+
+    def of(self, tenant: Tenant, person_key: str) -> tuple[str, PersonAttributes | None]:
+        """The home region and attributes of an already pseudonymized person (``u:...`` or
+        ``a:...``), as the decision engine needs them. A person never seen lives, for now, in
+        the tenant's default region and has no attributes."""
+        home = self._storage.people(tenant.tenant_id).home_regions([person_key]).get(person_key)
+        if home is None:
+            return tenant.default_region, None
+        found = self._storage.partition(tenant.tenant_id, home).attributes([person_key])
+        return home, found.get(person_key)
+
+    def _person_key(self, tenant: Tenant, user_id: str) -> str:
+        """The key the ingest pipeline files this user's events under (``Event.person_key``)."""
+        if len(user_id) > MAX_USER_ID:
+            raise InvalidInput(
+                [
+                    Violation(
+                        "/path/user_id", "max_length", f"must be at most {MAX_USER_ID} characters"
+                    )
+                ],
+                "Invalid user id",
+            )
+        return "u:" + self._pseudonymizer_for(tenant.tenant_id)("user_id", user_id)

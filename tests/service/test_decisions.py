@@ -1,0 +1,271 @@
+"""Decisions on a real engine (SQLite files, trained models): every filter, fail-closed policy,
+reasons, and the fallback chain under injected faults."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from relevo.decide.service import DecisionService
+from relevo.decide.serving import ServingState
+from relevo.decoding import InvalidInput
+from relevo.domain.decisions import DecisionRequest, Filters
+from relevo.domain.events import DEFAULT_WEIGHTS, IngestMode
+from relevo.domain.strategies import strategies
+from relevo.training.data import from_log
+from tests.conftest import event, iso, now
+
+BOOKS = [f"book-{i}" for i in range(8)]
+TOOLS = [f"tool-{i}" for i in range(8)]
+
+
+@pytest.fixture
+def shop(relevo, tenant):
+    """A catalog of books and tools, people who buy one kind each, and trained models."""
+    catalog = [
+        {"item_id": b, "title": f"Novel {b}", "category": "books", "tags": ["paper"], "price": 10}
+        for b in BOOKS
+    ]
+    catalog += [
+        {"item_id": t, "title": f"Hammer {t}", "category": "tools", "tags": ["steel"], "price": 30}
+        for t in TOOLS
+    ]
+    catalog += [
+        {"item_id": "book-eu-only", "title": "EU novel", "category": "books", "regions": ["eu"]},
+        {"item_id": "book-adult", "title": "Adult novel", "category": "books", "min_age": 18},
+        {"item_id": "book-gone", "title": "Sold out", "category": "books", "available": False},
+    ]
+    assert {r.status for r in relevo.catalog.upsert(tenant, catalog)} == {"upserted"}
+    events = []
+    for person in range(30):
+        group = [*BOOKS, "book-eu-only", "book-adult", "book-gone"] if person % 2 else TOOLS
+        for j, item in enumerate(group[person % 3 : person % 3 + 5]):
+            events.append(
+                event(
+                    f"e{person}-{j}",
+                    type="purchase",
+                    user_id=f"u{person}",
+                    item_id=item,
+                    occurred_at=iso(now() - timedelta(days=20 - j)),
+                    context={"region": "eu"},
+                )
+            )
+    relevo.ingest.ingest(tenant, events, mode=IngestMode.BACKFILL)
+    data = from_log(relevo.storage, tenant, DEFAULT_WEIGHTS)
+    relevo.training.train(tenant, data, ["popularity", "itemknn"])
+    return relevo, tenant
+
+
+def decider(relevo, placements=None, traces=None) -> DecisionService:
+    recorded = traces if traces is not None else []
+    return DecisionService(
+        relevo.storage,
+        ServingState(relevo.storage, relevo.registry, relevo.training, refresh_s=0),
+        relevo.pseudonymizer_for,
+        relevo.people.of,
+        strategies({"knn": {"model": "itemknn"}, **(placements or {})}),
+        lambda tenant_id: DEFAULT_WEIGHTS,
+        lambda tenant_id, region, trace: recorded.append(trace),
+    )
+
+
+def ask(**fields) -> DecisionRequest:
+    return DecisionRequest(**{"placement": "knn", "user_id": "u1", "k": 5, **fields})
+
+
+def test_a_reader_gets_books_with_reasons_and_a_trace(shop) -> None:
+    relevo, tenant = shop
+    traces: list = []
+    answer = decider(relevo, traces=traces).decide(tenant, ask(explain=True))
+    assert answer.fallback == "none" and answer.model_version.startswith("itemknn:")
+    first = answer.items[0]
+    assert first.item_id.startswith("book") and first.reasons[0].startswith("Because you bought")
+    for item in answer.items:  # the model's items, then popular ones to fill the k slots
+        assert item.reasons[0].startswith("Because you bought") or item.reasons == [
+            "Popular in your region"
+        ]
+    trace = answer.trace
+    assert trace is not None and traces == [trace] and trace.decision_id == answer.decision_id
+    assert trace.person.startswith("u:") and "u1" not in trace.person  # a pseudonym
+    assert {f.name for f in trace.filters} >= {"unavailable", "region", "age", "seen"}
+    assert set(trace.stages_ms) == {"person", "model", "filters", "rank", "reasons"}
+
+
+def test_policy_filters_each_record_what_they_removed(shop) -> None:
+    relevo, tenant = shop
+    answer = decider(relevo).decide(tenant, ask(k=20, explain=True))
+    shown = {i.item_id for i in answer.items}
+    assert "book-gone" not in shown  # unavailable
+    assert "book-adult" not in shown  # age unknown: fails closed
+    removed = {f.name: f.removed for f in answer.trace.filters}
+    assert removed["unavailable"] >= 1 and removed["age"] >= 1
+
+
+def test_age_gated_items_only_for_people_old_enough(shop) -> None:
+    relevo, tenant = shop
+    service = decider(relevo, {"all": {"model": "itemknn", "exclude_seen": False}})
+    relevo.people.put(tenant, "u3", {"birth_year": now().year - 30})
+    relevo.people.put(tenant, "u5", {"birth_year": now().year - 12})
+    adult = service.decide(tenant, ask(placement="all", user_id="u3", k=30))
+    child = service.decide(tenant, ask(placement="all", user_id="u5", k=30))
+    assert "book-adult" in {i.item_id for i in adult.items}
+    assert "book-adult" not in {i.item_id for i in child.items}
+
+
+def test_region_limited_items_only_in_their_region(shop) -> None:
+    relevo, tenant = shop
+    service = decider(relevo, {"all": {"model": "itemknn", "exclude_seen": False}})
+    nobody_in_us = service.decide(
+        tenant, ask(placement="all", user_id=None, context={"region": "us"}, k=30)
+    )
+    assert "book-eu-only" not in {i.item_id for i in nobody_in_us.items}
+    person_in_eu = service.decide(tenant, ask(placement="all", user_id="u3", k=30))
+    assert "book-eu-only" in {i.item_id for i in person_in_eu.items}
+
+
+@pytest.mark.parametrize(
+    ("fields", "kept"),
+    [
+        ({"exclude_ids": ["book-1", "book-2"]}, lambda i: i not in ("book-1", "book-2")),
+        ({"filters": Filters(category=["tools"])}, lambda i: i.startswith("tool")),
+        ({"filters": Filters(tags=["steel"])}, lambda i: i.startswith("tool")),
+        ({"filters": Filters(price_max=20)}, lambda i: i.startswith("book")),
+    ],
+)
+def test_request_filters(shop, fields, kept) -> None:
+    relevo, tenant = shop
+    answer = decider(relevo).decide(tenant, ask(k=20, **fields))
+    assert answer.items and all(kept(i.item_id) for i in answer.items)
+
+
+def test_placement_rules_include_exclude_and_boost(shop) -> None:
+    relevo, tenant = shop
+    service = decider(
+        relevo,
+        {
+            "tools-only": {"model": "itemknn", "rules": ["include category=tools"]},
+            "no-books": {"model": "itemknn", "rules": ["exclude category=books"]},
+            "boosted": {
+                "model": "itemknn",
+                "rules": ["boost category=tools 1000"],
+                "exclude_seen": False,
+            },
+        },
+    )
+    assert all(
+        i.item_id.startswith("tool")
+        for i in service.decide(tenant, ask(placement="tools-only")).items
+    )
+    assert all(
+        i.item_id.startswith("tool")
+        for i in service.decide(tenant, ask(placement="no-books")).items
+    )
+    reader = service.decide(tenant, ask(placement="boosted", k=3, user_id="u0"))
+    assert reader.items[0].item_id.startswith("tool")
+
+
+def test_diversity_caps_items_per_category(shop) -> None:
+    relevo, tenant = shop
+    service = decider(relevo, {"mixed": {"model": "itemknn", "max_per_category": 2}})
+    answer = service.decide(tenant, ask(placement="mixed", k=4))
+    categories = [i.item_id.split("-")[0] for i in answer.items]
+    assert max(categories.count(c) for c in set(categories)) <= 2
+
+
+def test_exploration_fills_a_slot_with_the_reason(shop) -> None:
+    relevo, tenant = shop
+    service = decider(relevo, {"explore": {"model": "itemknn", "exploration": 1.0}})
+    answer = service.decide(tenant, ask(placement="explore", k=3))
+    assert "Exploration" in answer.items[-1].reasons
+
+
+def test_an_event_is_visible_to_the_very_next_decision(shop) -> None:
+    relevo, tenant = shop
+    service = decider(relevo)
+    before = service.decide(tenant, ask(user_id="newcomer", k=3, explain=True))
+    assert before.trace.person_state["recent_items"] == []
+    relevo.ingest.ingest(tenant, [event("fresh", user_id="newcomer", item_id="tool-3")])
+    after = service.decide(tenant, ask(user_id="newcomer", k=3, explain=True))
+    assert after.trace.person_state["recent_items"] == ["tool-3"]
+    assert "tool-3" not in {i.item_id for i in after.items}  # seen
+    assert after.items[0].item_id.startswith("tool")
+
+
+def test_without_consent_the_answer_is_not_personalized(shop) -> None:
+    relevo, tenant = shop
+    answer = decider(relevo).decide(tenant, ask(context={"consent": {"personalization": False}}))
+    assert answer.fallback == "no_consent" and answer.model_version == "" and answer.items
+
+
+def test_no_model_falls_back_to_popular(shop) -> None:
+    relevo, tenant = shop
+    answer = decider(relevo, {"ease": {"model": "ease"}}).decide(tenant, ask(placement="ease"))
+    assert answer.fallback == "no_model" and len(answer.items) == 5
+    assert all(i.reasons == ["Popular in your region"] for i in answer.items)
+
+
+def test_a_failing_model_falls_back_then_the_breaker_opens(shop, monkeypatch) -> None:
+    relevo, tenant = shop
+    service = decider(relevo)
+    served = service._serving.model(tenant, "itemknn")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("model exploded")
+
+    monkeypatch.setattr(served.model, "score", broken)
+    fallbacks = [service.decide(tenant, ask()).fallback for _ in range(6)]
+    assert fallbacks[:5] == ["model_error"] * 5 and fallbacks[5] == "circuit_open"
+
+
+def test_a_slow_model_is_not_waited_for(shop, monkeypatch) -> None:
+    relevo, tenant = shop
+    service = decider(relevo, {"tight": {"model": "itemknn", "model_budget_ms": 20}})
+    served = service._serving.model(tenant, "itemknn")
+    release = threading.Event()
+
+    def slow(*args, **kwargs):
+        release.wait(10)
+        raise RuntimeError("too late")
+
+    monkeypatch.setattr(served.model, "score", slow)
+    answer = service.decide(tenant, ask(placement="tight"))
+    still_running = not release.is_set()
+    release.set()
+    assert still_running  # the answer came while the model was still busy
+    assert answer.fallback == "model_timeout" and len(answer.items) == 5
+
+
+def test_policy_that_cannot_be_read_fails_closed(shop, monkeypatch) -> None:
+    relevo, tenant = shop
+
+    def down(*args, **kwargs):
+        raise OSError("people directory unreachable")
+
+    monkeypatch.setattr(relevo.people, "of", down)
+    service = decider(relevo, {"all": {"model": "itemknn", "exclude_seen": False}})
+    answer = service.decide(tenant, ask(placement="all", k=30))
+    shown = {i.item_id for i in answer.items}
+    assert answer.fallback == "policy_unavailable" and shown
+    assert not shown & {"book-eu-only", "book-adult", "book-gone"}
+
+
+def test_rank_orders_the_callers_candidates(shop) -> None:
+    relevo, tenant = shop
+    candidates = ["tool-1", "book-5", "book-6", "unknown-item"]
+    answer = decider(relevo).decide(tenant, ask(candidates=candidates, k=4, explain=True))
+    ids = [i.item_id for i in answer.items]
+    assert set(ids) <= set(candidates) and ids[0].startswith("book")
+    assert "unknown-item" not in ids  # not in the catalog: policy cannot vouch for it
+
+
+def test_similar_items_and_unknown_placement(shop) -> None:
+    relevo, tenant = shop
+    service = decider(relevo)
+    similar = service.similar(tenant, "book-1", 3)
+    assert similar.items and all(i.item_id.startswith("book") for i in similar.items)
+    assert "book-1" not in {i.item_id for i in similar.items}
+    with pytest.raises(InvalidInput) as refused:
+        service.decide(tenant, ask(placement="nowhere"))
+    assert refused.value.violations[0].pointer == "/placement"
