@@ -1,4 +1,5 @@
-"""``relevo demo`` on a machine without the public data sets: generated data, then serving."""
+"""``relevo demo`` on a machine without the public data sets: generated data, trained models,
+a walk-through of one decision, then serving."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tests.api.conftest import free_port
 from tests.e2e.conftest import RELEVO
 
 
-def test_the_demo_loads_data_and_answers_the_printed_curl(cli, tmp_path) -> None:
+def test_the_demo_loads_trains_walks_through_and_answers_the_printed_curls(cli, tmp_path) -> None:
     port = free_port()
     env = {**cli.env, "RELEVO_SHARED_DATA": str(tmp_path / "absent")}
     output = tmp_path / "demo.out"
@@ -25,21 +26,23 @@ def test_the_demo_loads_data_and_answers_the_printed_curl(cli, tmp_path) -> None
     )
     try:
         deadline = time.monotonic() + 120
-        while "curl" not in output.read_text() or not _healthy(port):
+        while "3. Its trace" not in output.read_text() or not _healthy(port):
             assert process.poll() is None, output.read_text()
             assert time.monotonic() < deadline, output.read_text()
             time.sleep(0.2)
         text = output.read_text()
         assert "generating synthetic data" in text
         key = re.search(r"Bearer (rlv_\S+?)'", text).group(1)
-        body = re.search(r"-d '(\{.*\})'", text).group(1)
-        response = httpx.post(
-            f"http://127.0.0.1:{port}/v1/events",
-            content=body,
-            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-        )
+        recommend, event = re.findall(r"-d '(\{.*\})'", text)
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        url = f"http://127.0.0.1:{port}"
+        answer = httpx.post(f"{url}/v1/recommend", content=recommend, headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["fallback"] == "none" and len(answer.json()["items"]) == 5
+        response = httpx.post(f"{url}/v1/events", content=event, headers=headers)
         assert response.status_code == 200, response.text
         assert response.json()["counts"] == {"accepted": 1}
+        assert "trained and promoted 9 models" in text and "fallback none" in text
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import typer
 import uvicorn
 
 from relevo.api.app import create_app
-from relevo.bootstrap import build
+from relevo.bootstrap import Relevo, build
 from relevo.cli.app import app, console, out
 from relevo.cli.data import progress_bar
 from relevo.config import load_settings
-from relevo.domain.tenants import Scope
+from relevo.domain.tenants import Scope, Tenant
 from relevo.importing.service import auto_workers, import_events, import_items
 
 
@@ -94,21 +98,92 @@ def demo(
             f"catalog: {items.accepted:,} items; events: {events.accepted:,} accepted,"
             f" {events.duplicate:,} duplicate, {events.rejected:,} refused, {events.per_second:,.0f}/s"
         )
-    _, key = relevo.tenancy.create_key("demo", [Scope.INGEST], label="demo")
+    if relevo.registry.promoted(tenant, "hybrid") is None:
+        _train_demo_models(relevo, tenant)
+    _, key = relevo.tenancy.create_key("demo", [Scope.INGEST, Scope.SERVE], label="demo")
     user, item = ("17850", "85123A") if "uk" in tenant.regions else ("user-1", "item-1")
-    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    body = (
-        f'{{"event_id": "demo-{secrets.token_hex(4)}", "type": "view", "occurred_at": "{now}",'
-        f' "user_id": "{user}", "item_id": "{item}", "context": {{"region": "{tenant.default_region}"}}}}'
-    )
+    base = f"http://127.0.0.1:{port}"
+    out.print(f"\nRelevo is starting on {base} (API docs at /docs). Ask for recommendations:\n")
     out.print(
-        f"\nRelevo is starting on http://127.0.0.1:{port} (API docs at /docs). Ingest an event:\n"
-    )
-    out.print(
-        f"curl -s -X POST http://127.0.0.1:{port}/v1/events \\\n"
+        f"curl -s -X POST {base}/v1/recommend \\\n"
         f"  -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n"
-        f"  -d '{body}'\n"
+        f'  -d \'{{"user_id": "{user}", "k": 5}}\'\n'
     )
-    uvicorn.run(
+    out.print("Ingest an event:\n")
+    out.print(
+        f"curl -s -X POST {base}/v1/events \\\n"
+        f"  -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n"
+        f"  -d '{json.dumps(_click(user, item))}'\n"
+    )
+    config = uvicorn.Config(
         create_app(relevo), host="127.0.0.1", port=port, log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+    walk = threading.Thread(target=_walk_through, args=(server, base, key, user), daemon=True)
+    walk.start()
+    server.run()
+
+
+def _train_demo_models(relevo: Relevo, tenant: Tenant) -> None:
+    from relevo.config import interaction_weights
+    from relevo.training.data import from_log
+    from relevo.training.names import MODEL_NAMES
+
+    with console.status("training every model on the demo data (about half a minute)"):
+        data = from_log(relevo.storage, tenant, interaction_weights(relevo.settings, "demo"))
+        trained = relevo.training.train(tenant, data, list(MODEL_NAMES))
+    hybrid = next(t.record for t in trained if t.record.name == "hybrid")
+    console.print(
+        f"trained and promoted {len(trained)} models in {sum(t.seconds for t in trained):.0f} s;"
+        f" hybrid NDCG@10 at its point-in-time check: {hybrid.metrics.get('ndcg@10', 0):.3f}"
+    )
+
+
+def _click(user: str, item: str, **more: object) -> dict[str, object]:
+    """A click event happening now, as the demo sends it."""
+    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    event_id = f"demo-{secrets.token_hex(4)}"
+    return {"event_id": event_id, "type": "click", "occurred_at": now, "user_id": user,
+            "item_id": item, **more}  # fmt: skip
+
+
+def _walk_through(server: uvicorn.Server, base: str, key: str, user: str) -> None:
+    """Once the server is up: a recommendation, a click on its last item, the next answer
+    (changed by the click), and the trace of that answer."""
+    while not server.started:
+        time.sleep(0.05)
+    headers = {"Authorization": f"Bearer {key}"}
+    try:
+        with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+            first = client.post("/v1/recommend", json={"user_id": user, "k": 5}).json()
+            out.print(
+                f"[bold]1. Recommendations for {user}[/bold] (decision {first['decision_id']})"
+            )
+            _print_items(first)
+            clicked = first["items"][-1]["item_id"]
+            client.post("/v1/events", json=_click(user, clicked, decision_id=first["decision_id"]))
+            out.print(f"[bold]2. {user} clicks {clicked}[/bold]; the next answer:")
+            second = client.post(
+                "/v1/recommend", json={"user_id": user, "k": 5, "explain": True}
+            ).json()
+            _print_items(second)
+            trace = second["trace"]
+            out.print(
+                f"[bold]3. Its trace[/bold] (GET /v1/decisions/{second['decision_id']}):"
+                f" model {trace['model']}, fallback {trace['fallback']},"
+                f" recent items {trace['person_state']['recent_items'][:3]},"
+                f" filters removed {dict((f['name'], f['removed']) for f in trace['filters'] if f['removed'])},"
+                f" ms per stage {trace['stages_ms']}\n"
+            )
+    except (httpx.HTTPError, KeyError, IndexError, ValueError) as error:
+        console.print(f"[yellow]the walk-through stopped: {error}[/yellow]")
+
+
+def _print_items(answer: dict) -> None:
+    for rank, item in enumerate(answer["items"], start=1):
+        out.print(
+            f"   {rank}. {item['item_id']:<10} {item['score']:>8.3f}  {'; '.join(item['reasons'])}"
+        )
+    out.print(
+        f"   ({answer['took_ms']:.1f} ms, model {answer['model_version'] or '-'}, fallback {answer['fallback']})"
     )

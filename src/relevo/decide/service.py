@@ -48,8 +48,15 @@ from relevo.ports import Storage
 
 POOL = 200  # ranked candidates kept for filtering, so filters rarely leave fewer than k
 PERSONAL = ("itemknn", "ease", "als", "bpr", "content")
-VERBS = {"purchase": "bought", "add_to_cart": "added", "rate": "rated", "click": "clicked"}
+VERBS = {
+    "purchase": "bought",
+    "add_to_cart": "added",
+    "rate": "rated",
+    "click": "clicked",
+    "view": "viewed",
+}
 NEW_FOR = timedelta(days=14)
+MAX_REASONS = 2  # the strongest two: a list of five reasons reads as none
 
 
 class SimilarItems(msgspec.Struct, frozen=True):
@@ -355,14 +362,18 @@ class DecisionService:
             if because:
                 reasons.append(because)
             if "session" in item_sources and recent:
-                reasons.append(f"Because you just viewed {_title(catalog, recent[0].item_id)}")
+                latest = recent[0]
+                just = f"Because you just {VERBS.get(latest.type, 'viewed')} {_title(catalog, latest.item_id)}"
+                if not because or _title(catalog, latest.item_id) not in because:
+                    reasons.append(just)
+            item = catalog.get(item_id)
+            if item and item.created_at and item.category and now - item.created_at < NEW_FOR:
+                reasons.append(f"New in {item.category}")
             if "trending" in item_sources:
                 reasons.append("Trending")
             if "popularity" in item_sources or "popular" in item_sources:
                 reasons.append("Popular in your region")
-            item = catalog.get(item_id)
-            if item and item.created_at and item.category and now - item.created_at < NEW_FOR:
-                reasons.append(f"New in {item.category}")
+            reasons = reasons[:MAX_REASONS]
             found[item_id] = reasons or ["Popular in your region"]
         return found
 
