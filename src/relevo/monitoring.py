@@ -1,8 +1,8 @@
 """Prometheus metrics: what an operator watches, served at ``/metrics``.
 
 Latency per endpoint, decisions by fallback, candidates removed per filter, the age of a
-person's features when a decision reads them, and the lag from an event's arrival to its
-derived state being committed. With several worker processes, set ``PROMETHEUS_MULTIPROC_DIR``
+person's features when a decision reads them, cache hits and misses, and the lag from an
+event's arrival to its derived state being committed. With several worker processes, set ``PROMETHEUS_MULTIPROC_DIR``
 (prometheus-client's multiprocess mode) so that every process's figures are summed.
 """
 
@@ -29,6 +29,9 @@ FEATURE_AGE_SECONDS = Histogram(
     "relevo_feature_age_seconds",
     "Age of a person's latest event when a decision reads their features",
     buckets=(1, 10, 60, 600, 3600, 86_400, 7 * 86_400, 30 * 86_400),
+)
+CACHE_LOOKUPS = Counter(
+    "relevo_cache_lookups", "Cache lookups by cache and result", ["cache", "result"]
 )
 EVENT_LAG_SECONDS = Histogram(
     "relevo_event_to_feature_lag_seconds",

@@ -269,3 +269,27 @@ def test_similar_items_and_unknown_placement(shop) -> None:
     with pytest.raises(InvalidInput) as refused:
         service.decide(tenant, ask(placement="nowhere"))
     assert refused.value.violations[0].pointer == "/placement"
+
+
+def test_identical_requests_reuse_the_answer_until_the_person_acts(shop) -> None:
+    relevo, tenant = shop
+    service = decider(relevo)
+    first = service.decide(tenant, ask())
+    assert service.decide(tenant, ask()).decision_id == first.decision_id
+    relevo.ingest.ingest(tenant, [event("acted", user_id="u1", item_id="tool-2")])
+    assert service.decide(tenant, ask()).decision_id != first.decision_id
+
+
+def test_the_models_ranking_is_reused_across_requests_of_a_person(shop, monkeypatch) -> None:
+    relevo, tenant = shop
+    service = decider(relevo)
+    served = service._serving.model(tenant, "itemknn")
+    calls = []
+    score = served.model.score
+    monkeypatch.setattr(served.model, "score", lambda *a, **k: calls.append(1) or score(*a, **k))
+    service.decide(tenant, ask(k=3))
+    service.decide(tenant, ask(k=4, filters=Filters(category=["books"])))
+    assert len(calls) == 1
+    relevo.ingest.ingest(tenant, [event("acted-again", user_id="u1", item_id="tool-4")])
+    service.decide(tenant, ask(k=3))
+    assert len(calls) == 2

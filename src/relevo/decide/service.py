@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from relevo.decide.breaker import CircuitBreaker
+from relevo.decide.cache import TtlCache
 from relevo.decide.serving import ServingModel, ServingState
 from relevo.decoding import InvalidInput
 from relevo.domain.decisions import (
@@ -43,7 +44,7 @@ from relevo.domain.strategies import DEFAULT_PLACEMENT, Strategy
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
 from relevo.models.base import People
-from relevo.monitoring import DECISIONS, FEATURE_AGE_SECONDS, FILTER_REMOVED
+from relevo.monitoring import CACHE_LOOKUPS, DECISIONS, FEATURE_AGE_SECONDS, FILTER_REMOVED
 from relevo.ports import Storage
 
 POOL = 200  # ranked candidates kept for filtering, so filters rarely leave fewer than k
@@ -56,6 +57,7 @@ VERBS = {
     "view": "viewed",
 }
 NEW_FOR = timedelta(days=14)
+CACHEABLE = frozenset({"none", "no_model", "no_consent"})  # not answers to a passing fault
 MAX_REASONS = 2  # the strongest two: a list of five reasons reads as none
 
 
@@ -88,6 +90,10 @@ class DecisionService:
         self._clock = clock
         self._pool = ThreadPoolExecutor(4, thread_name_prefix="relevo-model")
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
+        # The model's ranking of a person, valid until they act again or a model is promoted;
+        # and whole answers, reused for identical requests within the placement's TTL.
+        self._rankings = TtlCache(max_entries=100_000, ttl_s=600)
+        self._answers = TtlCache(max_entries=100_000, ttl_s=3600)
 
     def decide(self, tenant: Tenant, request: DecisionRequest) -> Decision:
         started = time.perf_counter()
@@ -101,6 +107,13 @@ class DecisionService:
             policy_known = False
             person, region, audience, recent = None, tenant.default_region, Audience(None, None), []
         stages["person"] = _since(started)
+        marker = recent[0].event_id if recent else ""
+        answer_key = (tenant.tenant_id, person, marker, msgspec.json.encode(request))
+        if strategy.cache_ttl_s > 0 and policy_known:
+            cached = self._answers.get(answer_key)
+            CACHE_LOOKUPS.labels("answers", "miss" if cached is None else "hit").inc()
+            if cached is not None:
+                return cached
         catalog = self._serving.catalog(tenant)
         decision_id = new_decision_id(region)
 
@@ -119,7 +132,16 @@ class DecisionService:
                 fallback = "no_model"
             else:
                 people = self._people(tenant, served, recent, region)
-                outcome = self._run_model(tenant, strategy, served, people, request)
+                ranking_key = (
+                    tenant.tenant_id, person, region, marker, served.version,
+                    None if request.candidates is None else tuple(request.candidates),
+                )  # fmt: skip
+                outcome = self._rankings.get(ranking_key)
+                CACHE_LOOKUPS.labels("rankings", "miss" if outcome is None else "hit").inc()
+                if outcome is None:
+                    outcome = self._run_model(tenant, strategy, served, people, request)
+                    if not isinstance(outcome, str):
+                        self._rankings.put(ranking_key, outcome)
                 if isinstance(outcome, str):
                     fallback = outcome
                 else:
@@ -182,7 +204,7 @@ class DecisionService:
         )
         self._record(tenant.tenant_id, region, trace)
         _observe(fallback, reports, recent, now)
-        return Decision(
+        decision = Decision(
             decision_id,
             items,
             request.placement,
@@ -192,6 +214,9 @@ class DecisionService:
             took,
             trace if request.explain else None,
         )
+        if strategy.cache_ttl_s > 0 and fallback in CACHEABLE:
+            self._answers.put(answer_key, decision, strategy.cache_ttl_s)
+        return decision
 
     def similar(self, tenant: Tenant, item_id: str, k: int) -> SimilarItems:
         """Items like this one (the promoted item-kNN model), else popular ones; policy as for

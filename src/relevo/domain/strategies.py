@@ -23,6 +23,8 @@ class Strategy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     - ``rules``: include-only, exclude and boost rules (see ``relevo.domain.policy``).
     - ``fallback_items``: the static list, the answer that never fails.
     - ``model_budget_ms``: time the model stage may take before the fallback answers.
+    - ``cache_ttl_s``: how long an answer is reused for an identical request of a person who
+      did nothing since (0: never).
     """
 
     model: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_-]{0,63}$")] = "hybrid"
@@ -33,6 +35,7 @@ class Strategy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rules: list[str] = []
     fallback_items: list[str] = []
     model_budget_ms: Annotated[float, msgspec.Meta(gt=0, le=10_000)] = 50.0
+    cache_ttl_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 2.0
 
     def parsed_rules(self) -> list[Rule]:
         return [parse_rule(text) for text in self.rules]

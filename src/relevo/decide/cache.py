@@ -1,0 +1,53 @@
+"""A bounded, thread-safe cache whose entries expire: for the model's ranked candidates per
+person and for whole answers to identical requests.
+
+Entries are keyed by what makes them valid (the person's latest event, the model version), so a
+new event or a promotion simply stops matching the old entry: nothing is invalidated by hand,
+and the oldest entries make room for new ones.
+
+>>> now = [0.0]
+>>> cache = TtlCache(max_entries=2, ttl_s=10, clock=lambda: now[0])
+>>> cache.put("a", 1); cache.put("b", 2); cache.put("c", 3)
+>>> cache.get("a"), cache.get("c")
+(None, 3)
+>>> now[0] = 11; cache.get("c")
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+
+class TtlCache:
+    def __init__(
+        self, max_entries: int, ttl_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._max = max_entries
+        self._ttl = ttl_s
+        self._clock = clock
+        self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()  # expiry, value
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                return None
+            if self._clock() > found[0]:
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return found[1]
+
+    def put(self, key: Hashable, value: Any, ttl_s: float | None = None) -> None:
+        """Keep ``value`` for ``ttl_s`` seconds (the cache's own TTL by default)."""
+        expires = self._clock() + (self._ttl if ttl_s is None else ttl_s)
+        with self._lock:
+            self._entries[key] = (expires, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
