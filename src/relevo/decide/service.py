@@ -120,7 +120,8 @@ class DecisionService:
         fallback, model_version = "none", ""
         ranked: list[tuple[str, float]] = []
         sources: dict[str, list[str]] = {}
-        people: People | None = None
+        because: dict[str, str | None] = {}  # explanations, kept with the cached ranking
+        people: Callable[[], People] | None = None  # built only if a model must run
         served: ServingModel | None = None
         if not policy_known:
             fallback = "policy_unavailable"
@@ -131,7 +132,7 @@ class DecisionService:
             if served is None:
                 fallback = "no_model"
             else:
-                people = self._people(tenant, served, recent, region)
+                people = _once(lambda: self._people(tenant, served, recent, region))
                 ranking_key = (
                     tenant.tenant_id, person, region, marker, served.version,
                     None if request.candidates is None else tuple(request.candidates),
@@ -139,13 +140,13 @@ class DecisionService:
                 outcome = self._rankings.get(ranking_key)
                 CACHE_LOOKUPS.labels("rankings", "miss" if outcome is None else "hit").inc()
                 if outcome is None:
-                    outcome = self._run_model(tenant, strategy, served, people, request)
+                    outcome = self._run_model(tenant, strategy, served, people(), request)
                     if not isinstance(outcome, str):
                         self._rankings.put(ranking_key, outcome)
                 if isinstance(outcome, str):
                     fallback = outcome
                 else:
-                    ranked, sources = outcome
+                    ranked, sources, because = outcome
                     model_version = served.version
         stages["model"] = _since(started) - sum(stages.values())
 
@@ -175,7 +176,7 @@ class DecisionService:
         stages["rank"] = _since(started) - sum(stages.values())
 
         reasons = self._reasons(
-            chosen, explored, sources, served, people, recent, catalog, region, now
+            chosen, explored, sources, because, served, people, recent, catalog, now
         )
         items = [RecommendedItem(i, round(scores.get(i, 0.0), 6), reasons[i]) for i in chosen]
         stages["reasons"] = _since(started) - sum(stages.values())
@@ -314,8 +315,9 @@ class DecisionService:
         served: ServingModel,
         people: People,
         request: DecisionRequest,
-    ) -> tuple[list[tuple[str, float]], dict[str, list[str]]] | str:
-        """Ranked (item, score) and each item's sources, or the name of the fallback to take."""
+    ) -> tuple[list[tuple[str, float]], dict[str, list[str]], dict[str, str | None]] | str:
+        """Ranked (item, score), each item's sources and a place for their explanations; or
+        the name of the fallback to take."""
         breaker = self._breakers.setdefault(
             (tenant.tenant_id, served.record.name), CircuitBreaker()
         )
@@ -367,14 +369,16 @@ class DecisionService:
         chosen: list[str],
         explored: set[str],
         sources: Mapping[str, list[str]],
+        because_memo: dict[str, str | None],
         served: ServingModel | None,
-        people: People | None,
+        people: Callable[[], People] | None,
         recent: list[RecentItem],
         catalog: Mapping[str, Item],
-        region: str,
         now: datetime,
     ) -> dict[str, list[str]]:
-        """Reasons a person can read, from where each item came from."""
+        """Reasons a person can read, from where each item came from. A personal model's
+        explanation is the costly part; it is kept in ``because_memo``, which lives as long
+        as the cached ranking it explains."""
         by_item = {r.item_id: r for r in recent}
         bases = getattr(served.model, "bases", {}) if served else {}
         found: dict[str, list[str]] = {}
@@ -383,7 +387,11 @@ class DecisionService:
             item_sources = sources.get(item_id, [])
             if item_id in explored:
                 reasons.append("Exploration")
-            because = _because(item_id, item_sources, bases, served, people, by_item, catalog)
+            if item_id not in because_memo:
+                because_memo[item_id] = _because(
+                    item_id, item_sources, bases, served, people, by_item, catalog
+                )
+            because = because_memo[item_id]
             if because:
                 reasons.append(because)
             if "session" in item_sources and recent:
@@ -405,7 +413,7 @@ class DecisionService:
 
 def _score(
     served: ServingModel, people: People, candidates: list[str] | None
-) -> tuple[list[tuple[str, float]], dict[str, list[str]]]:
+) -> tuple[list[tuple[str, float]], dict[str, list[str]], dict[str, str | None]]:
     """Run the model: its best unseen items (or the caller's candidates), scored."""
     model, index = served.model, served.index
     items = None
@@ -436,7 +444,7 @@ def _score(
     if candidates is not None:  # unknown to the model: ranked after the known, in given order
         known = {item for item, _ in ranked}
         ranked += [(c, float("-inf")) for c in candidates if c not in known]
-    return ranked, sources
+    return ranked, sources, {}
 
 
 def _because(
@@ -444,7 +452,7 @@ def _because(
     item_sources: list[str],
     bases: Mapping,
     served: ServingModel | None,
-    people: People | None,
+    people: Callable[[], People] | None,
     recent: Mapping[str, RecentItem],
     catalog: Mapping[str, Item],
 ) -> str | None:
@@ -458,12 +466,24 @@ def _because(
     for model in models:
         if index is None:
             break
-        contributions = model.explain(people, 0, index)
+        contributions = model.explain(people(), 0, index)
         if contributions:
             source = contributions[0].name
             verb = VERBS.get(recent[source].type, "viewed") if source in recent else "liked"
             return f"Because you {verb} {_title(catalog, source)}"
     return None
+
+
+def _once(build: Callable[[], People]) -> Callable[[], People]:
+    """``build``, called at most once."""
+    made: list[People] = []
+
+    def get() -> People:
+        if not made:
+            made.append(build())
+        return made[0]
+
+    return get
 
 
 def _title(catalog: Mapping[str, Item], item_id: str) -> str:

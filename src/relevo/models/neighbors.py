@@ -77,6 +77,7 @@ class ItemToItemModel:
         self.params = params
         self.item_ids = np.empty(0, dtype=object)
         self.weights = sp.csr_matrix((0, 0), dtype=np.float32)
+        self._csc: tuple[sp.csr_matrix, sp.csc_matrix] | None = None
 
     def _history(self, people: People) -> sp.csr_matrix:
         history = people.history.copy()
@@ -89,8 +90,25 @@ class ItemToItemModel:
 
     def explain(self, people: People, row: int, item: int) -> list[Contribution]:
         history = self._history(people)[row]
-        parts = self.weights[history.indices, item].toarray().ravel() * history.data
+        by_target = self._by_target()
+        start, end = by_target.indptr[item], by_target.indptr[item + 1]
+        sources, weights = by_target.indices[start:end], by_target.data[start:end]
+        found = np.searchsorted(sources, history.indices)
+        inside = found < len(sources)
+        hit = np.zeros(len(found), dtype=bool)
+        hit[inside] = sources[found[inside]] == history.indices[inside]
+        parts = np.zeros(len(found), dtype=np.float32)
+        parts[hit] = weights[found[hit]] * history.data[hit]
         return history_contributions(history.indices, parts, self.item_ids)
+
+    def _by_target(self) -> sp.csc_matrix:
+        """The weights by column (target item), indices sorted, built once per weights: an
+        explanation reads one column, which a row-major matrix only gives by a costly index."""
+        if self._csc is None or self._csc[0] is not self.weights:
+            by_target = self.weights.tocsc()
+            by_target.sort_indices()
+            self._csc = (self.weights, by_target)
+        return self._csc[1]
 
     def similar(self, item: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` nearest neighbours of an item index, with their weights."""

@@ -35,8 +35,11 @@ def _switch_to_wal(connection: sqlite3.Connection, seconds: float = 30.0) -> Non
 class Database:
     """A SQLite file shared by the threads of one process.
 
-    One connection, guarded by a lock; writes run in ``BEGIN IMMEDIATE`` transactions so that
-    several processes on the same file serialize their writers instead of failing mid-way.
+    One writing connection, guarded by a lock; writes run in ``BEGIN IMMEDIATE`` transactions
+    so that several processes on the same file serialize their writers instead of failing
+    mid-way. Reads go through one connection per thread, so that in WAL mode they never wait
+    for a writer (a decision must not queue behind a batch of traces being written); a read
+    inside a transaction uses the writing connection, and sees what it wrote.
     ``synchronous=full`` makes every commit durable against power loss; ``normal`` only against
     a crash of the process (WAL mode), and is faster.
     """
@@ -45,6 +48,8 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.lock = threading.RLock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
         self.connection = sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, timeout=30.0
         )
@@ -67,17 +72,32 @@ class Database:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         with self.lock:
             self.connection.execute("BEGIN IMMEDIATE")
+            self._local.writing = True
             try:
                 yield self.connection
             except BaseException:
                 self.connection.execute("ROLLBACK")
                 raise
+            finally:
+                self._local.writing = False
             self.connection.execute("COMMIT")
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
-        with self.lock:
+        if getattr(self._local, "writing", False):
             yield self.connection
+            return
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+            )
+            reader.execute("PRAGMA query_only=ON")
+            reader.execute("PRAGMA cache_size=-16384")
+            with self.lock:
+                self._readers.append(reader)
+            self._local.reader = reader
+        yield reader
 
     def data_version(self) -> int:
         """Changes whenever another connection commits to this file."""
@@ -86,4 +106,7 @@ class Database:
 
     def close(self) -> None:
         with self.lock:
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
             self.connection.close()
