@@ -2,8 +2,8 @@
 
 Latency per endpoint, decisions by fallback, candidates removed per filter, the age of a
 person's features when a decision reads them, cache hits and misses, and the lag from an
-event's arrival to its derived state being committed. With several worker processes, set ``PROMETHEUS_MULTIPROC_DIR``
-(prometheus-client's multiprocess mode) so that every process's figures are summed.
+event's arrival to its derived state being committed. The figures are those of the process that answers ``/metrics``:
+with several worker processes, each has its own (see docs/configuration.md).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import msgspec
 
+from relevo.decide.service import SimilarItems
 from tests.conftest import event
 
 
@@ -98,6 +99,25 @@ def test_health_readiness_and_openapi(server) -> None:
         assert {"/v1/events", "/v1/items/{item_id}", "/v1/schemas"} <= set(document["paths"])
         assert "Event" in document["components"]["schemas"]
         assert "swagger" in client.get("/docs").text.lower()
+
+
+def test_openapi_describes_the_decision_routes(server) -> None:
+    with httpx.Client(base_url=server.url) as client:
+        document = client.get("/openapi.json").json()
+    paths = document["paths"]
+    assert {
+        "/v1/recommend", "/v1/rank", "/v1/items/{item_id}/similar",
+        "/v1/decisions/{decision_id}", "/metrics",
+    } <= set(paths)  # fmt: skip
+    assert "`serve`" in paths["/v1/rank"]["post"]["description"]
+    assert "text/plain" in paths["/metrics"]["get"]["responses"]["200"]["content"]
+    assert "security" not in paths["/metrics"]["get"]
+    schemas = document["components"]["schemas"]
+    assert {"DecisionRequest", "Decision", "Trace", "Outcome", "SimilarItems"} <= set(schemas)
+    assert schemas["Trace"]["properties"]["at"]["format"] == "date-time"
+    # SimilarItems is written out by hand in the document: it must keep the struct's fields.
+    fields = {f.encode_name for f in msgspec.structs.fields(SimilarItems)}
+    assert set(schemas["SimilarItems"]["properties"]) == fields
 
 
 def test_a_single_event_round_trips_into_the_log_pseudonymized(server, account) -> None:

@@ -124,3 +124,23 @@ def test_metrics_count_decisions_filters_and_latency(trained, server) -> None:
     assert 'relevo_request_seconds_count{method="POST",route="/v1/recommend"}' in text
     assert 'relevo_filter_removed_total{filter="seen"}' in text
     assert "relevo_feature_age_seconds_count" in text and "relevo_event_to_feature_lag" in text
+
+
+def test_a_candidate_the_model_never_saw_is_ranked_last_and_the_trace_reads_back(
+    trained, server
+) -> None:
+    trained.admin.put("/v1/items/cup-new", json={"title": "New cup", "category": "kitchen"})
+    body = trained.serve.post(
+        "/v1/rank", json={"user_id": "u1", "candidates": ["cup-new", "cup-4"], "k": 2}
+    ).json()
+    assert [i["item_id"] for i in body["items"]] == ["cup-4", "cup-new"]
+    assert all(isinstance(i["score"], float) for i in body["items"])
+    server.relevo.decision_log.flush()
+    assert trained.serve.get(f"/v1/decisions/{body['decision_id']}").status_code == 200
+
+
+def test_a_new_person_is_placed_in_the_region_the_request_names(trained) -> None:
+    body = trained.serve.post(
+        "/v1/recommend", json={"user_id": "brand-new", "context": {"region": "us"}}
+    ).json()
+    assert body["decision_id"].startswith("us.")

@@ -293,3 +293,23 @@ def test_the_models_ranking_is_reused_across_requests_of_a_person(shop, monkeypa
     relevo.ingest.ingest(tenant, [event("acted-again", user_id="u1", item_id="tool-4")])
     service.decide(tenant, ask(k=3))
     assert len(calls) == 2
+
+
+def test_when_the_model_fails_the_persons_last_ranking_answers(shop, monkeypatch) -> None:
+    relevo, tenant = shop
+    service = decider(relevo)
+    before = service.decide(tenant, ask(k=3))
+    assert before.fallback == "none"
+    served = service._serving.model(tenant, "itemknn")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("model exploded")
+
+    monkeypatch.setattr(served.model, "score", broken)
+    relevo.ingest.ingest(tenant, [event("moved-on", user_id="u1", item_id=before.items[0].item_id)])
+    after = service.decide(tenant, ask(k=3))
+    assert after.fallback == "precomputed" and after.model_version == before.model_version
+    assert before.items[0].item_id not in {i.item_id for i in after.items}  # seen since
+    assert {i.item_id for i in after.items} <= {i.item_id for i in before.items} | {
+        i for i in BOOKS + TOOLS
+    }

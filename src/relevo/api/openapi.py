@@ -7,13 +7,14 @@ from typing import Any
 import msgspec
 
 from relevo.catalog.service import ItemResult
+from relevo.domain.decisions import Decision, DecisionRequest, Trace
 from relevo.domain.events import Event
 from relevo.domain.items import Item
 from relevo.domain.people import PersonAttributes
 from relevo.domain.schemas import EventSchema
 from relevo.domain.violations import Violation
 from relevo.ingest.pipeline import EventResult
-from relevo.ports import QuarantineRecord
+from relevo.ports import Outcome, QuarantineRecord
 
 # (method, path, summary, scope, request schema, success status and schema)
 OPERATIONS: tuple[tuple[str, str, str, str | None, Any, tuple[str, Any]], ...] = (
@@ -151,8 +152,64 @@ OPERATIONS: tuple[tuple[str, str, str, str | None, Any, tuple[str, Any]], ...] =
             },
         ),
     ),
+    (
+        "post",
+        "/v1/recommend",
+        "Recommend items for a person in a placement",
+        "serve",
+        {
+            "allOf": [
+                {"$ref": "#/components/schemas/DecisionRequest"},
+                {
+                    "not": {
+                        "required": ["candidates"],
+                        "properties": {"candidates": {"type": "array"}},
+                    }
+                },
+            ],
+            "description": "`candidates` belongs to POST /v1/rank (rule `rank_only`).",
+        },
+        ("200", {"$ref": "#/components/schemas/Decision"}),
+    ),
+    (
+        "post",
+        "/v1/rank",
+        "Rank the caller's candidates for a person",
+        "serve",
+        {
+            "allOf": [
+                {"$ref": "#/components/schemas/DecisionRequest"},
+                {"required": ["candidates"], "properties": {"candidates": {"type": "array"}}},
+            ]
+        },
+        ("200", {"$ref": "#/components/schemas/Decision"}),
+    ),
+    (
+        "get",
+        "/v1/items/{item_id}/similar",
+        "Items similar to one (query: k, 1-100, default 10)",
+        "serve",
+        None,
+        ("200", {"$ref": "#/components/schemas/SimilarItems"}),
+    ),
+    (
+        "get",
+        "/v1/decisions/{decision_id}",
+        "Read a decision's trace and the outcomes joined to it",
+        "serve",
+        None,
+        ("200", {"$ref": "#/components/schemas/DecisionRecord"}),
+    ),
     ("get", "/healthz", "The process is alive", None, None, ("200", {"type": "object"})),
     ("get", "/readyz", "Storage is reachable", None, None, ("200", {"type": "object"})),
+    (
+        "get",
+        "/metrics",
+        "Prometheus metrics (text exposition format)",
+        None,
+        None,
+        ("200", {"type": "string"}),
+    ),
 )
 
 _PROBLEM = {
@@ -179,7 +236,29 @@ def _results(name: str) -> dict[str, Any]:
     }
 
 
+# The answer of GET /v1/items/{id}/similar. Its struct lives in relevo.decide.service, which
+# loads the numerical libraries; the API module must not, so its shape is written out here.
+_SIMILAR = {
+    "type": "object",
+    "properties": {
+        "item_id": {"type": "string"},
+        "items": {"type": "array", "items": {"$ref": "#/components/schemas/RecommendedItem"}},
+        "model_version": {"type": "string"},
+        "fallback": {"type": "string"},
+    },
+    "required": ["item_id", "items", "model_version", "fallback"],
+}
+_DECISION_RECORD = {
+    "type": "object",
+    "properties": {
+        "trace": {"$ref": "#/components/schemas/Trace"},
+        "outcomes": {"type": "array", "items": {"$ref": "#/components/schemas/Outcome"}},
+    },
+    "required": ["trace", "outcomes"],
+}
+
 _BATCHES = {("post", "/v1/events"), ("post", "/v1/items")}
+_TEXT = {("get", "/metrics")}
 _MULTI_STATUS = "Some records were refused; the others were taken (see each result)"
 
 
@@ -195,13 +274,26 @@ def openapi_document(version: str, max_batch: int = 1000) -> dict[str, Any]:
             ItemResult,
             Violation,
             QuarantineRecord,
+            DecisionRequest,
+            Decision,
+            Trace,
+            Outcome,
         ],
         ref_template="#/components/schemas/{name}",
     )
     components.update(
-        Problem=_PROBLEM, EventResults=_results("EventResult"), ItemResults=_results("ItemResult")
+        Problem=_PROBLEM,
+        EventResults=_results("EventResult"),
+        ItemResults=_results("ItemResult"),
+        SimilarItems=_SIMILAR,
+        DecisionRecord=_DECISION_RECORD,
     )
-    for name, field in (("Event", "occurred_at"), ("Item", "created_at")):
+    for name, field in (
+        ("Event", "occurred_at"),
+        ("Item", "created_at"),
+        ("Trace", "at"),
+        ("Outcome", "occurred_at"),
+    ):
         components[name]["properties"][field]["format"] = "date-time"
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, scope, request, (status, response) in OPERATIONS:
@@ -216,7 +308,8 @@ def openapi_document(version: str, max_batch: int = 1000) -> dict[str, Any]:
             }
         success: dict[str, Any] = {"description": "Success"}
         if response is not None:
-            success["content"] = {"application/json": {"schema": response}}
+            media = "text/plain" if (method, path) in _TEXT else "application/json"
+            success["content"] = {media: {"schema": response}}
         operation["responses"][status] = success
         if (method, path) in _BATCHES:
             operation["requestBody"]["content"]["application/json"]["schema"] = _with_max(

@@ -74,7 +74,7 @@ class DecisionService:
         storage: Storage,
         serving: ServingState,
         pseudonymizer_for: Callable[[str], Pseudonymizer],
-        people_of: Callable[[Tenant, str], tuple[str, PersonAttributes | None]],
+        people_of: Callable[[Tenant, str, str | None], tuple[str, PersonAttributes | None]],
         strategies: Mapping[str, Strategy],
         weights_for: Callable[[str], Mapping[str, float]],
         record: Callable[[str, str, Trace], None],
@@ -94,6 +94,9 @@ class DecisionService:
         # and whole answers, reused for identical requests within the placement's TTL.
         self._rankings = TtlCache(max_entries=100_000, ttl_s=600)
         self._answers = TtlCache(max_entries=100_000, ttl_s=3600)
+        # Each person's latest ranking, whatever they did since: the precomputed answer the
+        # fallback chain takes when the model cannot answer now.
+        self._latest = TtlCache(max_entries=100_000, ttl_s=24 * 3600)
 
     def decide(self, tenant: Tenant, request: DecisionRequest) -> Decision:
         started = time.perf_counter()
@@ -139,12 +142,18 @@ class DecisionService:
                 )  # fmt: skip
                 outcome = self._rankings.get(ranking_key)
                 CACHE_LOOKUPS.labels("rankings", "miss" if outcome is None else "hit").inc()
+                latest_key = (tenant.tenant_id, person, region, ranking_key[-1])
                 if outcome is None:
                     outcome = self._run_model(tenant, strategy, served, people(), request)
                     if not isinstance(outcome, str):
                         self._rankings.put(ranking_key, outcome)
+                        self._latest.put(latest_key, (served.version, outcome))
                 if isinstance(outcome, str):
                     fallback = outcome
+                    earlier = self._latest.get(latest_key) if person is not None else None
+                    if earlier is not None:  # the person's last ranking: stale, but theirs
+                        fallback = "precomputed"
+                        model_version, (ranked, sources, because) = earlier
                 else:
                     ranked, sources, because = outcome
                     model_version = served.version
@@ -159,12 +168,15 @@ class DecisionService:
         allowed, reports = apply_checks([i for i, _ in ranked], catalog.get, checks)
         scores = dict(ranked)
         if len(allowed) < request.k and request.candidates is None:
-            fill, fill_reports = self._fallback_items(tenant, strategy, region, catalog, checks)
+            fill, fill_reports, kind = self._fallback_items(
+                tenant, strategy, region, catalog, checks
+            )
             added = [item for item in fill if item not in scores][: request.k * 4]
             if not allowed and fallback == "none":
-                fallback = "popular" if added else "static"
+                fallback = kind if added else "nothing_allowed"
+            sources = dict(sources)  # the cached ranking's own stays as it was
             for item in added:
-                sources.setdefault(item, []).append("popular")
+                sources[item] = [*sources.get(item, []), "popular"]
                 scores[item] = 0.0
             allowed += added
             reports = _merge(reports, fill_reports)
@@ -239,7 +251,7 @@ class DecisionService:
         allowed, _ = apply_checks([i for i, _ in ranked], catalog.get, checks)
         scores, fallback = dict(ranked), "none" if allowed else "popular"
         if len(allowed) < k:
-            fill, _ = self._fallback_items(
+            fill, _, _ = self._fallback_items(
                 tenant, self._strategies[DEFAULT_PLACEMENT], tenant.default_region, catalog, checks
             )
             allowed += [i for i in fill if i not in scores]
@@ -286,7 +298,7 @@ class DecisionService:
         asked = asked if asked in tenant.regions else None
         if person is None:
             return None, asked or tenant.default_region, Audience(asked, None), []
-        region, attributes = self._people_of(tenant, person)
+        region, attributes = self._people_of(tenant, person, asked)
         age = None if attributes is None else age_on(attributes.birth_year, self._clock().date())
         recent = self._storage.partition(tenant.tenant_id, region).recent_items(person)
         return person, region, Audience(region, age), recent
@@ -348,9 +360,10 @@ class DecisionService:
         region: str,
         catalog: Mapping[str, Item],
         checks: list,
-    ) -> tuple[list[str], list[FilterReport]]:
+    ) -> tuple[list[str], list[FilterReport], str]:
         """Popular in the region (the promoted popularity model), then the static list, then
-        the catalog's own order: the answer that never fails, filtered like any other."""
+        the catalog's own order: the answer that never fails, filtered like any other. The
+        last value names the first of the three that had anything."""
         candidates: list[str] = []
         try:
             popular = self._serving.model(tenant, "popularity")
@@ -360,9 +373,11 @@ class DecisionService:
             vector = popular.model.vector(region)  # type: ignore[attr-defined]
             best = np.argsort(-vector, kind="stable")[:POOL]
             candidates = [str(popular.model.item_ids[i]) for i in best if vector[i] > 0]
+        kind = "popular" if candidates else "static" if strategy.fallback_items else "catalog"
         candidates += strategy.fallback_items
         candidates += list(catalog)[:POOL]
-        return apply_checks(list(dict.fromkeys(candidates)), catalog.get, checks)
+        allowed, reports = apply_checks(list(dict.fromkeys(candidates)), catalog.get, checks)
+        return allowed, reports, kind
 
     def _reasons(
         self,
@@ -443,7 +458,8 @@ def _score(
             sources[item] = [served.record.name]
     if candidates is not None:  # unknown to the model: ranked after the known, in given order
         known = {item for item, _ in ranked}
-        ranked += [(c, float("-inf")) for c in candidates if c not in known]
+        floor = min((score for _, score in ranked), default=0.0) - 1.0
+        ranked += [(c, floor) for c in candidates if c not in known]
     return ranked, sources, {}
 
 

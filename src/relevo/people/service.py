@@ -73,13 +73,16 @@ class PeopleService:
         """A person's attributes, or None if none were ever set."""
         return self.of(tenant, self._person_key(tenant, user_id))[1]
 
-    def of(self, tenant: Tenant, person_key: str) -> tuple[str, PersonAttributes | None]:
+    def of(
+        self, tenant: Tenant, person_key: str, region_if_new: str | None = None
+    ) -> tuple[str, PersonAttributes | None]:
         """The home region and attributes of an already pseudonymized person (``u:...`` or
-        ``a:...``), as the decision engine needs them. A person never seen lives, for now, in
-        the tenant's default region and has no attributes."""
+        ``a:...``), as the decision engine needs them. A person never seen has no attributes
+        and would live where their first event names: ``region_if_new`` (the request's
+        region), else the tenant's default region."""
         home = self._storage.people(tenant.tenant_id).home_regions([person_key]).get(person_key)
         if home is None:
-            return tenant.default_region, None
+            return region_if_new or tenant.default_region, None
         found = self._storage.partition(tenant.tenant_id, home).attributes([person_key])
         return home, found.get(person_key)
 
