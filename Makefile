@@ -10,7 +10,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: demo test lint format install clean bench
+.PHONY: demo test lint format install clean bench bench-serve
 
 install: $(VENV)/.installed
 
@@ -39,6 +39,9 @@ format: install
 
 bench: install
 	$(VENV)/bin/python benchmarks/ingest.py
+
+bench-serve: install
+	$(VENV)/bin/python benchmarks/serve.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) relevo-data relevo-demo-data
