@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -59,6 +60,21 @@ VERBS = {
 NEW_FOR = timedelta(days=14)
 CACHEABLE = frozenset({"none", "no_model", "no_consent"})  # not answers to a passing fault
 MAX_REASONS = 2  # the strongest two: a list of five reasons reads as none
+
+
+Ranking = tuple[list[tuple[str, float]], dict[str, list[str]], dict[str, str | None]]
+"""(item, score) best first, each item's sources, and room for their explanations."""
+
+
+@dataclass(frozen=True)
+class ModelStage:
+    """What the model stage gives the rest of the decision."""
+
+    fallback: str
+    version: str = ""
+    ranking: Ranking = field(default_factory=lambda: ([], {}, {}))
+    served: ServingModel | None = None
+    people: Callable[[], People] | None = None  # built only if a model must run
 
 
 class SimilarItems(msgspec.Struct, frozen=True):
@@ -120,43 +136,14 @@ class DecisionService:
         catalog = self._serving.catalog(tenant)
         decision_id = new_decision_id(region)
 
-        fallback, model_version = "none", ""
-        ranked: list[tuple[str, float]] = []
-        sources: dict[str, list[str]] = {}
-        because: dict[str, str | None] = {}  # explanations, kept with the cached ranking
-        people: Callable[[], People] | None = None  # built only if a model must run
-        served: ServingModel | None = None
         if not policy_known:
-            fallback = "policy_unavailable"
+            stage = ModelStage("policy_unavailable")
         elif not _may_personalize(request):
-            fallback = "no_consent"
+            stage = ModelStage("no_consent")
         else:
-            served = self._serving.model(tenant, strategy.model)
-            if served is None:
-                fallback = "no_model"
-            else:
-                people = _once(lambda: self._people(tenant, served, recent, region))
-                ranking_key = (
-                    tenant.tenant_id, person, region, marker, served.version,
-                    None if request.candidates is None else tuple(request.candidates),
-                )  # fmt: skip
-                outcome = self._rankings.get(ranking_key)
-                CACHE_LOOKUPS.labels("rankings", "miss" if outcome is None else "hit").inc()
-                latest_key = (tenant.tenant_id, person, region, ranking_key[-1])
-                if outcome is None:
-                    outcome = self._run_model(tenant, strategy, served, people(), request)
-                    if not isinstance(outcome, str):
-                        self._rankings.put(ranking_key, outcome)
-                        self._latest.put(latest_key, (served.version, outcome))
-                if isinstance(outcome, str):
-                    fallback = outcome
-                    earlier = self._latest.get(latest_key) if person is not None else None
-                    if earlier is not None:  # the person's last ranking: stale, but theirs
-                        fallback = "precomputed"
-                        model_version, (ranked, sources, because) = earlier
-                else:
-                    ranked, sources, because = outcome
-                    model_version = served.version
+            stage = self._model_stage(tenant, strategy, request, person, region, recent, marker)
+        fallback, model_version = stage.fallback, stage.version
+        ranked, sources, because = stage.ranking
         stages["model"] = _since(started) - sum(stages.values())
 
         seen = self._seen(recent, strategy, now)
@@ -188,7 +175,7 @@ class DecisionService:
         stages["rank"] = _since(started) - sum(stages.values())
 
         reasons = self._reasons(
-            chosen, explored, sources, because, served, people, recent, catalog, now
+            chosen, explored, sources, because, stage.served, stage.people, recent, catalog, now
         )
         items = [RecommendedItem(i, round(scores.get(i, 0.0), 6), reasons[i]) for i in chosen]
         stages["reasons"] = _since(started) - sum(stages.values())
@@ -265,6 +252,40 @@ class DecisionService:
 
     # --- stages ------------------------------------------------------------------------
 
+    def _model_stage(
+        self,
+        tenant: Tenant,
+        strategy: Strategy,
+        request: DecisionRequest,
+        person: str | None,
+        region: str,
+        recent: list[RecentItem],
+        marker: str,
+    ) -> ModelStage:
+        """The placement's model ranks the person: from the cache while they have done nothing
+        new and no model was promoted, else within the budget; when it cannot, the person's
+        last ranking (precomputed), else the fallback named."""
+        served = self._serving.model(tenant, strategy.model)
+        if served is None:
+            return ModelStage("no_model")
+        people = _once(lambda: self._people(tenant, served, recent, region))
+        asked = None if request.candidates is None else tuple(request.candidates)
+        ranking_key = (tenant.tenant_id, person, region, marker, served.version, asked)
+        latest_key = (tenant.tenant_id, person, region, asked)
+        outcome = self._rankings.get(ranking_key)
+        CACHE_LOOKUPS.labels("rankings", "miss" if outcome is None else "hit").inc()
+        if outcome is None:
+            outcome = self._run_model(tenant, strategy, served, people(), request)
+            if isinstance(outcome, str):
+                earlier = self._latest.get(latest_key) if person is not None else None
+                if earlier is None:
+                    return ModelStage(outcome, served=served, people=people)
+                version, ranking = earlier  # the person's last ranking: stale, but theirs
+                return ModelStage("precomputed", version, ranking, served, people)
+            self._rankings.put(ranking_key, outcome)
+            self._latest.put(latest_key, (served.version, outcome))
+        return ModelStage("none", served.version, outcome, served, people)
+
     def _strategy(self, placement: str) -> Strategy:
         strategy = self._strategies.get(placement)
         if strategy is None:
@@ -327,9 +348,8 @@ class DecisionService:
         served: ServingModel,
         people: People,
         request: DecisionRequest,
-    ) -> tuple[list[tuple[str, float]], dict[str, list[str]], dict[str, str | None]] | str:
-        """Ranked (item, score), each item's sources and a place for their explanations; or
-        the name of the fallback to take."""
+    ) -> Ranking | str:
+        """The model's ranking, or the name of the fallback to take."""
         breaker = self._breakers.setdefault(
             (tenant.tenant_id, served.record.name), CircuitBreaker()
         )
@@ -426,9 +446,7 @@ class DecisionService:
         return found
 
 
-def _score(
-    served: ServingModel, people: People, candidates: list[str] | None
-) -> tuple[list[tuple[str, float]], dict[str, list[str]], dict[str, str | None]]:
+def _score(served: ServingModel, people: People, candidates: list[str] | None) -> Ranking:
     """Run the model: its best unseen items (or the caller's candidates), scored."""
     model, index = served.model, served.index
     items = None
