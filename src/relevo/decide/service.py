@@ -592,8 +592,8 @@ def _merge(first: list[FilterReport], second: list[FilterReport]) -> list[Filter
 def _request_record(request: DecisionRequest) -> dict:
     """The request as the trace keeps it: person ids left out (the trace holds the pseudonym)."""
     body = msgspec.to_builtins(request)
-    for field in ("user_id", "anonymous_id", "session_id"):
-        body.pop(field, None)
+    for name in ("user_id", "anonymous_id", "session_id"):
+        body.pop(name, None)
     return body
 
 
