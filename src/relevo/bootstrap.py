@@ -52,7 +52,7 @@ class Relevo:
         from relevo.decide.serving import ServingState
 
         settings = self.settings
-        return DecisionService(
+        service = DecisionService(
             self.storage,
             ServingState(self.storage, self.registry, self.training),
             self.pseudonymizer_for,
@@ -61,8 +61,12 @@ class Relevo:
             lambda tenant_id: interaction_weights(settings, tenant_id),
             self.decision_log.record,
         )
+        service.start_refreshing()
+        return service
 
     def close(self) -> None:
+        if "decisions" in self.__dict__:  # built (and refreshing) only if something decided
+            self.decisions.close()
         self.decision_log.close()  # first: its queued traces still need the storage
         self.storage.close()
 

@@ -313,3 +313,22 @@ def test_when_the_model_fails_the_persons_last_ranking_answers(shop, monkeypatch
     assert {i.item_id for i in after.items} <= {i.item_id for i in before.items} | {
         i for i in BOOKS + TOOLS
     }
+
+
+def test_active_peoples_rankings_are_refreshed_ahead_of_their_next_request(
+    shop, monkeypatch
+) -> None:
+    relevo, tenant = shop
+    service = decider(relevo)
+    service.decide(tenant, ask(k=3))
+    served = service._serving.model(tenant, "itemknn")
+    calls = []
+    score = served.model.score
+    monkeypatch.setattr(served.model, "score", lambda *a, **k: calls.append(1) or score(*a, **k))
+    assert service.refresh() == 0  # nothing stale
+    relevo.ingest.ingest(tenant, [event("later", user_id="u1", item_id="tool-5")])
+    assert service.refresh() == 1 and len(calls) == 1
+    answer = service.decide(tenant, ask(k=3, explain=True))
+    assert len(calls) == 1  # the refreshed ranking answered
+    assert answer.fallback == "none" and answer.trace.person_state["recent_items"][0] == "tool-5"
+    service.close()

@@ -51,3 +51,8 @@ class TtlCache:
             self._entries.move_to_end(key)
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
+
+    def keys(self) -> list[Hashable]:
+        """The keys held now (expired ones included until read), oldest first."""
+        with self._lock:
+            return list(self._entries)

@@ -11,6 +11,7 @@ to every path; the answer names the fallback used.
 
 from __future__ import annotations
 
+import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping
@@ -113,6 +114,9 @@ class DecisionService:
         # Each person's latest ranking, whatever they did since: the precomputed answer the
         # fallback chain takes when the model cannot answer now.
         self._latest = TtlCache(max_entries=100_000, ttl_s=24 * 3600)
+        # People who asked lately (for an unfiltered ranking), and the model that ranks them.
+        self._active = TtlCache(max_entries=10_000, ttl_s=3600)
+        self._stopped = threading.Event()
 
     def decide(self, tenant: Tenant, request: DecisionRequest) -> Decision:
         started = time.perf_counter()
@@ -284,7 +288,53 @@ class DecisionService:
                 return ModelStage("precomputed", version, ranking, served, people)
             self._rankings.put(ranking_key, outcome)
             self._latest.put(latest_key, (served.version, outcome))
+            if asked is None:
+                self._active.put((tenant.tenant_id, person, region), (tenant, strategy.model))
         return ModelStage("none", served.version, outcome, served, people)
+
+    def refresh(self, limit: int = 1_000) -> int:
+        """Rank again, ahead of their next request, the people who asked lately and whose
+        ranking is stale (they acted since, or a model was promoted): precomputed candidates
+        for active people. Run by ``start_refreshing``'s thread; returns how many it ranked."""
+        ranked = 0
+        for key in self._active.keys()[-limit:]:
+            found = self._active.get(key)
+            if found is None:
+                continue
+            tenant, model_name = found
+            _, person, region = key
+            served = self._serving.model(tenant, model_name)
+            if served is None or person is None:
+                continue
+            recent = self._storage.partition(tenant.tenant_id, region).recent_items(person)
+            marker = recent[0].event_id if recent else ""
+            ranking_key = (tenant.tenant_id, person, region, marker, served.version, None)
+            if self._rankings.get(ranking_key) is not None:
+                continue
+            try:
+                outcome = _score(served, self._people(tenant, served, recent, region), None)
+            except Exception:  # a broken model is the request path's to report
+                continue
+            self._rankings.put(ranking_key, outcome)
+            self._latest.put((tenant.tenant_id, person, region, None), (served.version, outcome))
+            ranked += 1
+        return ranked
+
+    def start_refreshing(self, every_s: float = 5.0) -> None:
+        """Refresh active people's rankings in a daemon thread, every ``every_s`` seconds."""
+
+        def loop() -> None:
+            while not self._stopped.wait(every_s):
+                try:
+                    self.refresh()
+                except Exception:  # a failed sweep is retried at the next one
+                    continue
+
+        threading.Thread(target=loop, name="relevo-refresh", daemon=True).start()
+
+    def close(self) -> None:
+        self._stopped.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _strategy(self, placement: str) -> Strategy:
         strategy = self._strategies.get(placement)
