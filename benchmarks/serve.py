@@ -1,23 +1,31 @@
 """Serving benchmark: ``POST /v1/recommend`` against a bare Starlette floor, at a fixed rate,
 and how fast an event shows in the next answer.
 
-Why these figures: a bare Starlette app on the same uvicorn (one worker) that answers a fixed,
-pre-encoded 10-item recommend answer is the fastest any endpoint of this stack can be (the
-floor). Relevo over that floor (the ratio) is what a decision costs on top: the key check,
-decoding, the person's state, the hybrid model, policy, reasons and the trace, written without
-blocking. Closed-loop throughput hides queueing, so latency is also measured open loop at a
-fixed rate, from each request's scheduled send time (coordinated omission is not hidden).
+Why these figures: a bare Starlette app on the same uvicorn (one worker) that reads the body and
+answers a fixed, pre-encoded 10-item recommend answer is the fastest any endpoint of this stack
+can be (the floor). Relevo over that floor (the ratio) is what a decision costs on top: the key
+check, decoding, the person's state, the hybrid model, policy, reasons and the trace, written
+without blocking. Closed-loop throughput hides queueing, so latency is also measured open loop
+at a fixed rate, from each request's scheduled send time (coordinated omission is not hidden).
 Freshness is the time from an event's ack to the first answer whose trace shows that event.
+A run with one request in flight gives the model path's own time, for reference.
+
+An answer whose ``fallback`` is not "none" did not come from the model (a timeout, or the
+circuit breaker, which then stays open 30 s): such answers are counted, and a run where most
+fell back is flagged as not measuring the model path. So that one phase's breaker and backlog
+never spill into the next, each Relevo phase runs on a freshly started, primed server.
 
 The load generator is a raw asyncio HTTP/1.1 keep-alive client in its own process, so its CPU is
 not billed to either server; its CPU share is reported, to show whether it was the bottleneck.
 Goals (ratio >= 0.5 per worker, p99 <= 5 ms at 1,000 req/s, freshness p99 <= 50 ms) are
-printed beside the figures, never asserted. Everything runs on a fresh temporary data directory
-(unless --skip-setup-data-dir) and talks only to 127.0.0.1. Setup trains every model (~30 s),
-so a full run takes three to four minutes.
+printed beside the figures, never asserted. Setup (a fresh temporary data dir, Online Retail or
+synthetic data, every model trained) takes about a minute and a full run about three; talks
+only to 127.0.0.1. ``--prepare-data-dir DIR`` keeps the set-up data dir, and
+``--skip-setup-data-dir DIR`` serves it again (each run adds its 200 freshness events to it).
 
     .venv/bin/python benchmarks/serve.py [--json] [--data PATH] [--concurrency 32]
-        [--seconds 15] [--rate 1000] [--prepare-data-dir DIR | --skip-setup-data-dir DIR]
+        [--seconds 15] [--rate 1000] [--rate-seconds 10]
+        [--prepare-data-dir DIR | --skip-setup-data-dir DIR]
 """
 
 from __future__ import annotations
@@ -68,10 +76,13 @@ SYNCHRONOUS = "normal"  # a read benchmark: the durability of writes is not what
 HOST = "127.0.0.1"
 K = 10
 WARMUP_S = 2.0
+SINGLE_SECONDS = 5.0  # the closed loop with one request in flight: the model path's own time
+REQUEST_TIMEOUT_S = 30.0  # an answer that takes longer counts as none (status 0)
 OPEN_CONNECTIONS = 64  # at most this many requests in flight in the open loop
 OPEN_GRACE_S = 5.0  # after the schedule ends, time to send and answer what is queued
 FRESHNESS_ROUNDS = 200
 FRESHNESS_LIMIT_S = 1.0  # per round: give up on seeing the event after this long
+FRESHNESS_ATTEMPTS = 100  # and after this many answers that do not show it
 RATIO_GOAL = 0.5
 P99_AT_RATE_GOAL_MS = 5.0
 FRESHNESS_GOAL_MS = 50.0
@@ -90,12 +101,14 @@ class PersonState(msgspec.Struct):
 
 class TraceView(msgspec.Struct):
     person_state: PersonState = msgspec.field(default_factory=PersonState)
+    stages_ms: dict[str, float] = {}
 
 
 class AnswerView(msgspec.Struct):
     """The part of a recommend answer the client checks (unknown fields are skipped)."""
 
     fallback: str = ""
+    took_ms: float | None = None  # the server's own time for the decision
     trace: TraceView | None = None
 
 
@@ -119,6 +132,7 @@ class ClosedResult:
     latencies_ms: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     fallbacks: Counter[str] = field(default_factory=Counter)
+    took_ms: list[float] = field(default_factory=list)  # as the answers say
     problems: list[str] = field(default_factory=list)
     client_cpu_s: float = 0.0
     server_cpu_s: float | None = None
@@ -165,6 +179,8 @@ class FreshnessResult:
     reflected: int = 0
     first_try: int = 0
     freshness_ms: list[float] = field(default_factory=list)
+    fallbacks: Counter[str] = field(default_factory=Counter)  # of the answers that showed it
+    stages_ms: dict[str, list[float]] = field(default_factory=dict)  # from their traces
     problems: list[str] = field(default_factory=list)
 
 
@@ -212,35 +228,39 @@ class Connection:
     async def request(self, raw: bytes) -> tuple[int, bytes]:
         """Send one request; its status and body (status 0 and the error if it failed)."""
         try:
-            if self.writer is None or self.reader is None:
-                reader, writer = await self._open()
-            else:
-                reader, writer = self.reader, self.writer
-            writer.write(raw)
-            head = await reader.readuntil(b"\r\n\r\n")
-            code = int(head[9:12])
-            length, chunked, close = None, False, False
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                name = name.strip().lower()
-                if name == b"content-length":
-                    length = int(value)
-                elif name == b"transfer-encoding" and b"chunked" in value.lower():
-                    chunked = True
-                elif name == b"connection" and value.strip().lower() == b"close":
-                    close = True
-            if chunked:
-                body = await self._chunks(reader)
-            elif length is not None:
-                body = await reader.readexactly(length)
-            else:
-                body, close = await reader.read(), True
-            if close:
-                self.close()
-            return code, body
+            async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                return await self._exchange(raw)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as e:
-            self.close()
+            self.close()  # TimeoutError is an OSError
             return 0, f"{type(e).__name__}: {e}".encode()
+
+    async def _exchange(self, raw: bytes) -> tuple[int, bytes]:
+        if self.writer is None or self.reader is None:
+            reader, writer = await self._open()
+        else:
+            reader, writer = self.reader, self.writer
+        writer.write(raw)
+        head = await reader.readuntil(b"\r\n\r\n")
+        code = int(head[9:12])
+        length, chunked, close = None, False, False
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding" and b"chunked" in value.lower():
+                chunked = True
+            elif name == b"connection" and value.strip().lower() == b"close":
+                close = True
+        if chunked:
+            body = await self._chunks(reader)
+        elif length is not None:
+            body = await reader.readexactly(length)
+        else:
+            body, close = await reader.read(), True
+        if close:
+            self.close()
+        return code, body
 
     @staticmethod
     async def _chunks(reader: asyncio.StreamReader) -> bytes:
@@ -263,11 +283,17 @@ def http_request(port: int, path: str, key: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
-def fallback_of(body: bytes) -> str:
+def read_answer(body: bytes) -> tuple[str, float | None]:
+    """An answer's fallback and ``took_ms``."""
     try:
-        return ANSWER.decode(body).fallback or "(missing)"
+        answer = ANSWER.decode(body)
     except msgspec.DecodeError:
-        return "(not JSON)"
+        return "(not JSON)", None
+    return answer.fallback or "(missing)", answer.took_ms
+
+
+def fallback_of(body: bytes) -> str:
+    return read_answer(body)[0]
 
 
 def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -326,7 +352,10 @@ async def _closed_loop(
             result.latencies_ms.append((done - now) * 1000)
             result.statuses[code] += 1
             if code == 200:
-                result.fallbacks[fallback_of(body)] += 1
+                fallback, took = read_answer(body)
+                result.fallbacks[fallback] += 1
+                if took is not None:
+                    result.took_ms.append(took)
             else:
                 _keep(result.problems, f"{code or 'no answer'}: {body[:300]!r}")
 
@@ -460,15 +489,21 @@ async def _freshness(
             result.acked += 1
             ask = {"user_id": user, "k": K, "explain": True}
             raw = http_request(port, "/v1/recommend", serve_key, msgspec.json.encode(ask))
-            for attempt in itertools.count():
+            for attempt in range(FRESHNESS_ATTEMPTS):
                 code, body = await connection.request(raw)
                 answered = time.perf_counter()
-                trace = ANSWER.decode(body).trace if code == 200 else None
-                recent = trace.person_state.recent_items if trace else []
-                if recent[:1] == [item]:
+                try:
+                    view = ANSWER.decode(body) if code == 200 else None
+                except msgspec.DecodeError:
+                    view = None
+                trace = view.trace if view else None
+                if view and trace and trace.person_state.recent_items[:1] == [item]:
                     result.reflected += 1
                     result.first_try += attempt == 0
                     result.freshness_ms.append((answered - acked) * 1000)
+                    result.fallbacks[view.fallback] += 1
+                    for stage, spent in trace.stages_ms.items():
+                        result.stages_ms.setdefault(stage, []).append(spent)
                     break
                 if answered - acked >= FRESHNESS_LIMIT_S:
                     _keep(result.problems, f"{item} not first for {user}: {body[:300]!r}")
@@ -619,6 +654,46 @@ def stop_server(server: subprocess.Popen[bytes]) -> None:
         server.wait()
 
 
+def cache_lookups(port: int) -> Counter[str] | None:
+    """Relevo's ``relevo_cache_lookups_total`` counters from ``/metrics``, by "cache result"
+    (None if the server has no such metric)."""
+    try:
+        answer = httpx.get(f"http://{HOST}:{port}/metrics", timeout=10.0, trust_env=False)
+    except httpx.TransportError:
+        return None
+    if answer.status_code != 200:
+        return None
+    found: Counter[str] = Counter()
+    for line in answer.text.splitlines():
+        matched = re.match(r"relevo_cache_lookups_total\{(.*)\} (\S+)$", line)
+        if matched:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', matched[1]))
+            found[f"{labels.get('cache')} {labels.get('result')}"] += float(matched[2])
+    return found or None
+
+
+def code_version() -> str | None:
+    """The commit the code under test is at, and whether the tree has changes (read only)."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        changes = subprocess.run(
+            ["git", "--no-optional-locks", "-C", str(REPO), "status", "--porcelain", "-uno"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + (" + uncommitted changes" if changes.stdout.strip() else "")
+
+
 # --- setup --------------------------------------------------------------------------------
 
 
@@ -685,7 +760,7 @@ def set_up(data: DataSet, env: dict[str, str], cwd: Path) -> tuple[str, dict[str
         return output
 
     if data.preset is None and not data.events.is_file():
-        status.print(f"{DEFAULT_DATA.name} not found: generating synthetic data")
+        status.print("no Online Retail file (--data): generating synthetic data")
         step(
             "generate",
             [
@@ -777,6 +852,8 @@ def closed_details(result: ClosedResult) -> dict[str, Any]:
         "statuses": {str(code): n for code, n in sorted(result.statuses.items())},
         "fallbacks": dict(result.fallbacks.most_common()),
         "fallback_not_none": result.not_none,
+        "server_took_p50_ms": rounded(percentile(result.took_ms, 50)),
+        "server_took_p99_ms": rounded(percentile(result.took_ms, 99)),
         "client_cpu_share": round(result.client_cpu_s / result.seconds, 3),
         "server_cpu_cores": rounded(
             None if result.server_cpu_s is None else result.server_cpu_s / result.seconds, 3
@@ -805,6 +882,7 @@ def open_details(result: OpenResult) -> dict[str, Any]:
 
 def summary(
     floor: ClosedResult,
+    single: ClosedResult,
     served: ClosedResult,
     floor_open: OpenResult,
     served_open: OpenResult,
@@ -823,6 +901,7 @@ def summary(
         "details": {
             **context,
             "floor": closed_details(floor),
+            "recommend_one_in_flight": closed_details(single),
             "recommend": closed_details(served),
             "floor_open_loop": open_details(floor_open),
             "recommend_open_loop": open_details(served_open),
@@ -834,6 +913,11 @@ def summary(
                 "p50_ms": rounded(percentile(fresh.freshness_ms, 50)),
                 "p99_ms": rounded(percentile(fresh.freshness_ms, 99)),
                 "max_ms": rounded(max(fresh.freshness_ms, default=None)),
+                "fallbacks": dict(fresh.fallbacks.most_common()),
+                "stages_p50_ms": {
+                    stage: rounded(percentile(spent, 50), 3)
+                    for stage, spent in fresh.stages_ms.items()
+                },
                 "problems": fresh.problems,
             },
         },
@@ -844,84 +928,95 @@ def ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:,.2f}"
 
 
+def p50_p99(run: dict[str, Any]) -> str:
+    return f"{ms(run['p50_ms'])} / {ms(run['p99_ms'])}"
+
+
 def fallback_text(fallbacks: dict[str, int]) -> str:
     others = {name: n for name, n in fallbacks.items() if name != "none"}
     if not others:
         return "0"
-    return f"{sum(others.values()):,} (" + ", ".join(f"{k} {v:,}" for k, v in others.items()) + ")"
+    return ", ".join(f"{name} {n:,}" for name, n in others.items())
+
+
+def cache_text(lookups: dict[str, float] | None) -> str:
+    """Hits of each cache over its lookups (warm-up included), e.g. "rankings 90% of 1,000"."""
+    if not lookups:
+        return "n/a"
+    parts = []
+    for cache in sorted({key.split(" ")[0] for key in lookups}):
+        hits, misses = lookups.get(f"{cache} hit", 0), lookups.get(f"{cache} miss", 0)
+        if hits + misses:
+            parts.append(f"{cache} {hits / (hits + misses):.0%} of {hits + misses:,.0f}")
+    return ", ".join(parts) or "n/a"
 
 
 def render_table(figures: dict[str, Any]) -> Table:
     d = figures["details"]
-    floor, rec = d["floor"], d["recommend"]
+    floor, single, rec = d["floor"], d["recommend_one_in_flight"], d["recommend"]
     fo, ro, fresh = d["floor_open_loop"], d["recommend_open_loop"], d["freshness"]
-    rate = f"{d['rate']:,.0f} req/s"
+    rate, c = f"{d['rate']:,.0f}/s", d["concurrency"]
+    caches = d["cache_lookups"]
     table = Table("measure", "value", "unit", "goal", title="Relevo serving benchmark")
+    table.add_row("code", d["code"] or "n/a", "", "")
     table.add_row("data set", d["data_set"], "", "")
     table.add_row("users rotated / items", f"{d['users']:,} / {d['items']:,}", "", "")
     table.add_row("CPU count", str(d["cpu_count"]), "", "")
     table.add_row("PRAGMA synchronous", d["sqlite_synchronous"], "", "")
     table.add_row("servers", "uvicorn, 1 worker each", "", "")
-    table.add_row("client", d["client"], "", "")
-    table.add_row(
-        "closed loop", f"{d['concurrency']} in flight, {d['seconds']:g} s (+{WARMUP_S:g} s)", "", ""
-    )
-    table.add_row("floor: throughput", f"{figures['floor_rps']:,.0f}", "req/s", "")
-    table.add_row("floor: p50 / p99", f"{ms(floor['p50_ms'])} / {ms(floor['p99_ms'])}", "ms", "")
+    table.add_row("client", f"raw HTTP/1.1 on {d['loop']}", "", "")
+    table.add_row("closed loop", f"{c} in flight, {d['seconds']:g} s + {WARMUP_S:g} s", "", "")
+    table.add_row("floor", f"{figures['floor_rps']:,.0f}", "req/s", "")
+    table.add_row("floor p50 / p99", p50_p99(floor), "ms", "")
     table.add_row("floor: client CPU", f"{floor['client_cpu_share']:.0%}", "of a core", "")
-    table.add_row("recommend: throughput", f"{figures['recommend_rps']:,.0f}", "req/s", "")
-    table.add_row(
-        "recommend: p50 / p99", f"{ms(figures['p50_ms'])} / {ms(figures['p99_ms'])}", "ms", ""
-    )
+    table.add_row("recommend, 1 in flight", f"{single['rps']:,.0f}", "req/s", "")
+    table.add_row("  p50 / p99", p50_p99(single), "ms", "")
+    took = f"{ms(single['server_took_p50_ms'])} / {ms(single['server_took_p99_ms'])}"
+    table.add_row("  took_ms p50 / p99", took, "ms", "")
+    table.add_row("  fallback not none", fallback_text(single["fallbacks"]), "answers", "0")
+    table.add_row("  cache hits", cache_text(caches.get("recommend_one_in_flight")), "", "")
+    table.add_row(f"recommend, {c} in flight", f"{figures['recommend_rps']:,.0f}", "req/s", "")
+    table.add_row("  p50 / p99", p50_p99(rec), "ms", "")
     cores = rec["server_cpu_cores"]
-    table.add_row("recommend: server CPU", "n/a" if cores is None else f"{cores:.2f}", "cores", "")
+    table.add_row("  server CPU", "n/a" if cores is None else f"{cores:.2f}", "cores", "")
+    table.add_row("  non-200", f"{rec['non_200']:,} of {rec['completed']:,}", "answers", "0")
+    table.add_row("  fallback not none", fallback_text(rec["fallbacks"]), "answers", "0")
+    table.add_row("  cache hits", cache_text(caches.get("recommend")), "", "")
+    ratio = figures["ratio"]
     table.add_row(
         "ratio recommend / floor",
-        "n/a" if figures["ratio"] is None else f"{figures['ratio']:.3f}",
+        "n/a" if ratio is None else f"{ratio:.3f}",
         "",
         f">= {RATIO_GOAL} per worker",
     )
-    table.add_row(
-        "recommend: non-200", f"{rec['non_200']:,} of {rec['completed']:,}", "answers", "0"
-    )
-    table.add_row("recommend: fallback not none", fallback_text(rec["fallbacks"]), "answers", "0")
-    table.add_row(
-        f"floor at {rate}: p50 / p99", f"{ms(fo['p50_ms'])} / {ms(fo['p99_ms'])}", "ms", ""
-    )
-    table.add_row(
-        f"recommend at {rate}: p50",
-        ms(ro["p50_ms"]),
-        "ms",
-        "",
-    )
+    table.add_row(f"floor at {rate}: p50 / p99", p50_p99(fo), "ms", "")
+    table.add_row(f"recommend at {rate}: p50", ms(ro["p50_ms"]), "ms", "")
     table.add_row(
         f"recommend at {rate}: p99",
         ms(figures["p99_at_1000_ms"]),
         "ms",
         f"<= {P99_AT_RATE_GOAL_MS:g}",
     )
+    table.add_row("  sent / scheduled", f"{ro['sent']:,} / {ro['scheduled']:,}", "requests", "all")
+    table.add_row("  answered", f"{ro['answered']:,}", "requests", "all")
+    table.add_row("  non-200", f"{ro['non_200']:,}", "answers", "0")
+    table.add_row("  fallback not none", fallback_text(ro["fallbacks"]), "answers", "0")
+    table.add_row("  cache hits", cache_text(caches.get("recommend_open_loop")), "", "")
+    table.add_row("freshness p50", ms(fresh["p50_ms"]), "ms", "")
     table.add_row(
-        f"recommend at {rate}: sent / scheduled",
-        f"{ro['sent']:,} / {ro['scheduled']:,} ({ro['answered']:,} answered)",
-        "requests",
-        "all",
-    )
-    table.add_row(
-        f"recommend at {rate}: non-200, fallback",
-        f"{ro['non_200']:,}, {fallback_text(ro['fallbacks'])}",
-        "answers",
-        "0",
-    )
-    table.add_row("freshness: p50", ms(fresh["p50_ms"]), "ms", "")
-    table.add_row(
-        "freshness: p99", ms(figures["freshness_p99_ms"]), "ms", f"<= {FRESHNESS_GOAL_MS:g}"
+        "freshness p99", ms(figures["freshness_p99_ms"]), "ms", f"<= {FRESHNESS_GOAL_MS:g}"
     )
     table.add_row(
         "freshness: reflected",
-        f"{fresh['reflected']:,} of {fresh['rounds']:,} ({fresh['reflected_first_try']:,} first try)",
+        f"{fresh['reflected']:,} of {fresh['rounds']:,}",
         "events",
         "all",
     )
+    table.add_row("  on the first answer", f"{fresh['reflected_first_try']:,}", "events", "")
+    table.add_row("  fallback not none", fallback_text(fresh["fallbacks"]), "answers", "0")
+    table.add_row("  cache hits", cache_text(caches.get("freshness")), "", "")
+    stages = ", ".join(f"{k} {v:g}" for k, v in fresh["stages_p50_ms"].items())
+    table.add_row("  trace stages p50", stages or "n/a", "ms", "")
     return table
 
 
@@ -929,7 +1024,7 @@ def warnings(figures: dict[str, Any]) -> list[str]:
     """What makes a figure doubtful, in words."""
     d = figures["details"]
     found = []
-    for name in ("floor", "recommend"):
+    for name in ("floor", "recommend_one_in_flight", "recommend"):
         run = d[name]
         if run["non_200"]:
             found.append(f"{name}: {run['non_200']:,} answers were not 200: {run['problems']}")
@@ -938,34 +1033,38 @@ def warnings(figures: dict[str, Any]) -> list[str]:
                 f"{name}: the client process used {run['client_cpu_share']:.0%} of a core; it may"
                 " be the bottleneck, so the figure is a lower bound"
             )
-    rec = d["recommend"]
-    if rec["completed"] and rec["fallback_not_none"] * 2 > rec["completed"]:
-        found.append(
-            f"recommend: {rec['fallback_not_none']:,} of {rec['completed']:,} answers fell back"
-            f" ({rec['fallbacks']}): NOT a valid measurement of the model path"
-        )
-    elif rec["fallback_not_none"]:
-        found.append(
-            f"recommend: {rec['fallback_not_none']:,} answers fell back {rec['fallbacks']}"
-        )
+    for name in ("recommend_one_in_flight", "recommend"):
+        run = d[name]
+        if run["completed"] and run["fallback_not_none"] * 2 > run["completed"]:
+            found.append(
+                f"{name}: {run['fallback_not_none']:,} of {run['completed']:,} answers fell"
+                f" back {run['fallbacks']}: NOT a valid measurement of the model path"
+            )
+        elif run["fallback_not_none"]:
+            found.append(f"{name}: {run['fallback_not_none']:,} answers fell back")
     for name in ("floor_open_loop", "recommend_open_loop"):
         run = d[name]
         if run["sent"] < run["scheduled"] or run["answered"] < run["sent"]:
             found.append(
                 f"{name}: {run['sent']:,} of {run['scheduled']:,} sent, {run['answered']:,}"
-                " answered; the server could not keep the rate and p99 leaves out the unsent"
+                " answered: the rate was not kept, and p99 leaves out what was never answered"
             )
         if run["non_200"]:
             found.append(f"{name}: {run['non_200']:,} answers were not 200: {run['problems']}")
     ro = d["recommend_open_loop"]
     if ro["answered"] and ro["fallbacks"].get("none", 0) * 2 < ro["answered"]:
-        found.append(f"recommend_open_loop: most answers fell back {ro['fallbacks']}")
+        found.append(
+            f"recommend_open_loop: most answers fell back {ro['fallbacks']}: NOT a valid"
+            " measurement of the model path"
+        )
     fresh = d["freshness"]
     if fresh["reflected"] < fresh["rounds"]:
         found.append(
             f"freshness: {fresh['reflected']} of {fresh['rounds']} events reflected:"
             f" {fresh['problems']}"
         )
+    for phase, text in d["server_logs"].items():
+        found.append(f"relevo serve wrote to its log during {phase}:\n{text}")
     return found
 
 
@@ -983,11 +1082,13 @@ def positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Online Retail CSV")
-    parser.add_argument("--concurrency", type=positive(int), default=32, help="closed loop")
-    parser.add_argument("--seconds", type=positive(float), default=15.0, help="closed loop")
+    parser.add_argument("--concurrency", type=positive(int), default=32, help="requests in flight")
+    parser.add_argument(
+        "--seconds", type=positive(float), default=15.0, help="measured s per closed loop"
+    )
     parser.add_argument("--rate", type=positive(float), default=1000.0, help="open loop, req/s")
     parser.add_argument(
         "--rate-seconds", type=positive(float), default=10.0, help="open loop duration"
@@ -1024,8 +1125,73 @@ def data_dir_for(args: argparse.Namespace, stack: ExitStack) -> tuple[Path, bool
     return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="relevo-serve-"))), True
 
 
+@dataclass
+class Bench:
+    """What every phase needs: the client process, the keys and the request bodies."""
+
+    client: ProcessPoolExecutor
+    env: dict[str, str]
+    scratch: Path
+    serve_key: str
+    ingest_key: str
+    users: list[str]
+    items: list[str]
+    bodies: list[bytes]
+    args: argparse.Namespace
+    server_logs: dict[str, str] = field(default_factory=dict)
+    model_load_seconds: dict[str, float] = field(default_factory=dict)
+    priming_fallbacks: dict[str, dict[str, int]] = field(default_factory=dict)
+    cache_lookups: dict[str, dict[str, float] | None] = field(default_factory=dict)
+
+    def requests(self, port: int) -> list[bytes]:
+        return [http_request(port, "/v1/recommend", self.serve_key, b) for b in self.bodies]
+
+    def closed(self, port: int, concurrency: int, seconds: float, pid: int | None) -> ClosedResult:
+        status.print(f"closed loop: {concurrency} in flight, {WARMUP_S:g} s + {seconds:g} s")
+        found = self.client.submit(
+            closed_loop, port, self.requests(port), concurrency, WARMUP_S, seconds, pid
+        )
+        return closed_from(found.result())
+
+    def open(self, port: int) -> OpenResult:
+        rate, seconds = self.args.rate, self.args.rate_seconds
+        status.print(f"open loop: {rate:g} req/s for {seconds:g} s")
+        found = self.client.submit(
+            open_loop, port, self.requests(port), rate, seconds, OPEN_CONNECTIONS
+        )
+        return open_from(found.result())
+
+    def counted(self, name: str, port: int, run: Callable[[], T]) -> T:
+        """``run()``, and the server's cache lookups during it (warm-up included)."""
+        before = cache_lookups(port)
+        found = run()
+        after = cache_lookups(port)
+        self.cache_lookups[name] = None if before is None or after is None else dict(after - before)
+        return found
+
+    def relevo(self, phase: str, run: Callable[[int, int], T]) -> T:
+        """``run(port, pid)`` on a fresh ``relevo serve``, primed: the circuit breaker a phase
+        may open (it stays open 30 s) and its backlog never spill into the next phase."""
+        status.print(f"relevo serve (1 worker) for {phase}")
+        log = self.scratch / f"serve-{phase}.log"
+        with ExitStack() as stack:
+            port, pid = start_relevo(self.env, log, stack)
+            loaded, primed = prime(port, self.serve_key, self.users)
+            self.model_load_seconds[phase] = round(loaded, 2)
+            self.priming_fallbacks[phase] = dict(primed)
+            status.print(f"first answers after {loaded:.1f} s: {dict(primed)}")
+            try:
+                return run(port, pid)
+            finally:
+                stack.close()
+                text = log.read_text(errors="replace").strip()
+                if text:
+                    self.server_logs[phase] = text[-2000:]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    code = code_version()  # before the servers start, as the code they load
     with ExitStack() as stack:
         data_dir, fresh_setup = data_dir_for(args, stack)
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="relevo-run-")))
@@ -1046,60 +1212,58 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not users or not items:
             raise SystemExit(f"no user ids or item ids in {data.events}")
         random.Random(7).shuffle(users)
-        bodies = [msgspec.json.encode({"user_id": u, "k": K, "explain": False}) for u in users]
-
-        client = stack.enter_context(
-            ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        bench = Bench(
+            client=stack.enter_context(
+                ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            ),
+            env=env,
+            scratch=scratch,
+            serve_key=serve_key,
+            ingest_key=ingest_key,
+            users=users,
+            items=items,
+            bodies=[msgspec.json.encode({"user_id": u, "k": K, "explain": False}) for u in users],
+            args=args,
         )
 
-        status.print("floor: a bare Starlette app")
+        status.print("floor: a bare Starlette app (1 worker)")
         with ExitStack() as floor_stack:
             port, floor_process = start_floor(floor_stack)
-            requests = [http_request(port, "/v1/recommend", serve_key, b) for b in bodies]
-            status.print(f"floor: closed loop, {args.concurrency} in flight, {args.seconds:g} s")
-            floor = closed_from(
-                client.submit(
-                    closed_loop,
-                    port,
-                    requests,
-                    args.concurrency,
-                    WARMUP_S,
-                    args.seconds,
-                    floor_process.pid,
-                ).result()
-            )
-            status.print(f"floor: open loop, {args.rate:g} req/s for {args.rate_seconds:g} s")
-            floor_open = open_from(
-                client.submit(
-                    open_loop, port, requests, args.rate, args.rate_seconds, OPEN_CONNECTIONS
-                ).result()
-            )
+            floor = bench.closed(port, args.concurrency, args.seconds, floor_process.pid)
+            floor_open = bench.open(port)
 
-        status.print("relevo serve (1 worker)")
-        with ExitStack() as relevo_stack:
-            port, pid = start_relevo(env, scratch / "serve.log", relevo_stack)
-            loaded_s, primed = prime(port, serve_key, users)
-            status.print(f"relevo: first answers after {loaded_s:.1f} s: {dict(primed)}")
-            requests = [http_request(port, "/v1/recommend", serve_key, b) for b in bodies]
-            status.print(
-                f"recommend: closed loop, {args.concurrency} in flight, {args.seconds:g} s"
-            )
-            served = closed_from(
-                client.submit(
-                    closed_loop, port, requests, args.concurrency, WARMUP_S, args.seconds, pid
-                ).result()
-            )
-            status.print(f"recommend: open loop, {args.rate:g} req/s for {args.rate_seconds:g} s")
-            served_open = open_from(
-                client.submit(
-                    open_loop, port, requests, args.rate, args.rate_seconds, OPEN_CONNECTIONS
-                ).result()
-            )
-            time.sleep(1.0)  # let the open loop's backlog drain before timing single requests
+        single, served = bench.relevo(
+            "closed loops",
+            lambda port, pid: (
+                bench.counted(
+                    "recommend_one_in_flight",
+                    port,
+                    lambda: bench.closed(port, 1, min(args.seconds, SINGLE_SECONDS), pid),
+                ),
+                bench.counted(
+                    "recommend",
+                    port,
+                    lambda: bench.closed(port, args.concurrency, args.seconds, pid),
+                ),
+            ),
+        )
+        served_open = bench.relevo(
+            "open loop",
+            lambda port, _: bench.counted("recommend_open_loop", port, lambda: bench.open(port)),
+        )
+
+        def fresh_run(port: int, _: int) -> FreshnessResult:
             status.print(f"freshness: {FRESHNESS_ROUNDS} events, each then a recommend")
-            fresh = FreshnessResult(
-                **client.submit(freshness, port, ingest_key, serve_key, users, items).result()
+            found = bench.counted(
+                "freshness",
+                port,
+                lambda: bench.client.submit(
+                    freshness, port, ingest_key, serve_key, users, items
+                ).result(),
             )
+            return FreshnessResult(**found)
+
+        fresh = bench.relevo("freshness", fresh_run)
         context = {
             "data_set": data.label,
             "file": data.events.name,
@@ -1113,19 +1277,24 @@ def main(argv: Sequence[str] | None = None) -> None:
             "rate": args.rate,
             "rate_seconds": args.rate_seconds,
             "open_loop_connections": OPEN_CONNECTIONS,
+            "loop": loop_name(),
             "client": f"raw asyncio HTTP/1.1 keep-alive on {loop_name()}, own process",
             "setup_seconds": timings,
             "reused_data_dir": None if fresh_setup else str(data_dir),
-            "model_load_seconds": round(loaded_s, 2),
-            "priming_fallbacks": dict(primed),
+            "model_load_seconds": bench.model_load_seconds,
+            "priming_fallbacks": bench.priming_fallbacks,
+            "cache_lookups": bench.cache_lookups,
+            "code": code,
+            "server_logs": bench.server_logs,
         }
-    figures = summary(floor, served, floor_open, served_open, fresh, context)
+    figures = summary(floor, single, served, floor_open, served_open, fresh, context)
     for warning in warnings(figures):
         status.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)
     if args.json:
         print(json.dumps(figures))
     else:
-        Console().print(render_table(figures))
+        # Rich draws 80 columns when stdout is not a terminal; the table needs a little more.
+        Console(width=None if sys.stdout.isatty() else 110).print(render_table(figures))
 
 
 if __name__ == "__main__":

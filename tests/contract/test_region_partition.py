@@ -71,6 +71,14 @@ def test_activity_is_the_log_narrowed_to_events_about_items(storage, tenant) -> 
     assert found == expected
 
 
+def test_recent_people_are_the_latest_to_act_first(storage, tenant) -> None:
+    partition = storage.partition(tenant.tenant_id, "eu")
+    with partition.transaction() as writer:
+        writer.append([ev(1, person="p1"), ev(2, person="p2"), ev(3, person="p1")], T)
+    assert partition.recent_people(10) == ["u:p1", "u:p2"]
+    assert partition.recent_people(1) == ["u:p1"]
+
+
 def test_regions_are_separate(storage, tenant) -> None:
     with storage.partition("acme", "eu").transaction() as writer:
         writer.append([ev(1)], T)

@@ -332,3 +332,17 @@ def test_active_peoples_rankings_are_refreshed_ahead_of_their_next_request(
     assert len(calls) == 1  # the refreshed ranking answered
     assert answer.fallback == "none" and answer.trace.person_state["recent_items"][0] == "tool-5"
     service.close()
+
+
+def test_precomputed_rankings_answer_as_the_model_would_have(shop, monkeypatch) -> None:
+    relevo, tenant = shop
+    single = decider(relevo)
+    expected = [single.decide(tenant, ask(user_id=f"u{p}", k=4)).items for p in range(6)]
+    batched = decider(relevo)
+    assert batched.precompute(tenant, "itemknn") == 30  # every person of the shop, one region
+    served = batched._serving.model(tenant, "itemknn")
+    monkeypatch.setattr(served.model, "score", lambda *a, **k: pytest.fail("not precomputed"))
+    found = [batched.decide(tenant, ask(user_id=f"u{p}", k=4)).items for p in range(6)]
+    assert [[i.item_id for i in items] for items in found] == [
+        [i.item_id for i in items] for items in expected
+    ]

@@ -16,7 +16,12 @@ class CircuitBreaker:
     >>> breaker = CircuitBreaker(failures=2, cooldown_s=10, clock=lambda: now[0])
     >>> breaker.failed(); breaker.failed(); breaker.allows()
     False
-    >>> now[0] = 11; breaker.allows()
+    >>> now[0] = 11; breaker.allows(), breaker.allows()  # one trial, not the whole backlog
+    (True, False)
+    >>> breaker.failed(); now[0] = 15; breaker.allows()  # the trial failed: open anew
+    False
+    >>> now[0] = 22; breaker.allows(); breaker.succeeded(); breaker.allows()
+    True
     True
     """
 
@@ -32,19 +37,23 @@ class CircuitBreaker:
         self._lock = threading.Lock()
         self._failures = 0
         self._opened_at: float | None = None
+        self._trial = False  # half-open: one request is trying the stage
 
     def allows(self) -> bool:
         with self._lock:
             if self._opened_at is None:
                 return True
-            return self._clock() - self._opened_at >= self._cooldown
+            if self._trial or self._clock() - self._opened_at < self._cooldown:
+                return False
+            self._trial = True
+            return True
 
     def succeeded(self) -> None:
         with self._lock:
-            self._failures, self._opened_at = 0, None
+            self._failures, self._opened_at, self._trial = 0, None, False
 
     def failed(self) -> None:
         with self._lock:
             self._failures += 1
-            if self._failures >= self._limit:
-                self._opened_at = self._clock()
+            if self._trial or self._failures >= self._limit:
+                self._opened_at, self._trial = self._clock(), False

@@ -117,6 +117,8 @@ class DecisionService:
         # People who asked lately (for an unfiltered ranking), and the model that ranks them.
         self._active = TtlCache(max_entries=10_000, ttl_s=3600)
         self._stopped = threading.Event()
+        # (tenant, model) pairs placements use, with the version precomputed for (or "").
+        self._served_models: dict[tuple[str, str], tuple[Tenant, str]] = {}
 
     def decide(self, tenant: Tenant, request: DecisionRequest) -> Decision:
         started = time.perf_counter()
@@ -269,6 +271,7 @@ class DecisionService:
         """The placement's model ranks the person: from the cache while they have done nothing
         new and no model was promoted, else within the budget; when it cannot, the person's
         last ranking (precomputed), else the fallback named."""
+        self._served_models.setdefault((tenant.tenant_id, strategy.model), (tenant, ""))
         served = self._serving.model(tenant, strategy.model)
         if served is None:
             return ModelStage("no_model")
@@ -320,17 +323,54 @@ class DecisionService:
             ranked += 1
         return ranked
 
+    def precompute(self, tenant: Tenant, model_name: str, limit: int = 10_000) -> int:
+        """Rank, in batches, each region's ``limit`` most recently active people with the
+        promoted ``model_name``, so that their first request after a start or a promotion
+        finds a ranking ready. Returns how many were ranked."""
+        served = self._serving.model(tenant, model_name)
+        if served is None:
+            return 0
+        done = 0
+        for region in tenant.regions:
+            partition = self._storage.partition(tenant.tenant_id, region)
+            people = partition.recent_people(limit)
+            for start in range(0, len(people), 256):
+                chunk = people[start : start + 256]
+                recents = [partition.recent_items(person) for person in chunk]
+                batch = [self._people(tenant, served, r, region) for r in recents]
+                rankings = _rankings(served, _stack(batch))
+                for person, recent, ranking in zip(chunk, recents, rankings, strict=True):
+                    marker = recent[0].event_id if recent else ""
+                    key = (tenant.tenant_id, person, region, marker, served.version, None)
+                    self._rankings.put(key, ranking)
+                    self._latest.put(
+                        (tenant.tenant_id, person, region, None), (served.version, ranking)
+                    )
+                    self._active.put((tenant.tenant_id, person, region), (tenant, model_name))
+                done += len(chunk)
+        return done
+
     def start_refreshing(self, every_s: float = 5.0) -> None:
         """Refresh active people's rankings in a daemon thread, every ``every_s`` seconds."""
 
         def loop() -> None:
             while not self._stopped.wait(every_s):
                 try:
+                    self._precompute_promoted()
                     self.refresh()
                 except Exception:  # a failed sweep is retried at the next one
                     continue
 
         threading.Thread(target=loop, name="relevo-refresh", daemon=True).start()
+
+    def _precompute_promoted(self) -> None:
+        """Precompute for every model a placement of a tenant seen here uses, once per
+        promoted version."""
+        for (tenant_id, model_name), (tenant, done) in list(self._served_models.items()):
+            served = self._serving.model(tenant, model_name)
+            if served is not None and served.version != done:
+                self.precompute(tenant, model_name)
+                self._served_models[(tenant_id, model_name)] = (tenant, served.version)
 
     def close(self) -> None:
         self._stopped.set()
@@ -497,7 +537,14 @@ class DecisionService:
 
 
 def _score(served: ServingModel, people: People, candidates: list[str] | None) -> Ranking:
-    """Run the model: its best unseen items (or the caller's candidates), scored."""
+    """Run the model for one person: their best unseen items (or the caller's candidates)."""
+    return _rankings(served, people, candidates)[0]
+
+
+def _rankings(
+    served: ServingModel, people: People, candidates: list[str] | None = None
+) -> list[Ranking]:
+    """Run the model for a batch of people (one call, vectorized): each one's ranking."""
     model, index = served.model, served.index
     items = None
     if candidates is not None:
@@ -507,28 +554,33 @@ def _score(served: ServingModel, people: People, candidates: list[str] | None) -
         scores, proposals = rank(people, items)
     else:
         scores, proposals = model.score(people, items), {}
-    row = scores[0]
     ids = model.item_ids if items is None else model.item_ids[items]
     if items is None:
-        row = row.copy()
-        row[people.history.indices] = -np.inf
-    order = np.argsort(-row, kind="stable")[:POOL]
+        scores = scores.copy()
+        seen = people.history.tocoo()
+        scores[seen.row, seen.col] = -np.inf
     # A ranker's scores are relative, any finite one counts; for the other models a score of
     # zero means no evidence at all, and such items are left to the popular fill.
     floor = -np.inf if rank is not None else 0.0
-    ranked = [(str(ids[i]), float(row[i])) for i in order if np.isfinite(row[i]) and row[i] > floor]
-    sources: dict[str, list[str]] = {}
-    for name, best in proposals.items():
-        for i in best[0][best[0] >= 0]:
-            sources.setdefault(str(model.item_ids[i]), []).append(name)
-    if not proposals:
-        for item, _ in ranked:
-            sources[item] = [served.record.name]
-    if candidates is not None:  # unknown to the model: ranked after the known, in given order
-        known = {item for item, _ in ranked}
-        floor = min((score for _, score in ranked), default=0.0) - 1.0
-        ranked += [(c, floor) for c in candidates if c not in known]
-    return ranked, sources, {}
+    found: list[Ranking] = []
+    for person, row in enumerate(scores):
+        order = np.argsort(-row, kind="stable")[:POOL]
+        ranked = [
+            (str(ids[i]), float(row[i])) for i in order if np.isfinite(row[i]) and row[i] > floor
+        ]
+        sources: dict[str, list[str]] = {}
+        for name, best in proposals.items():
+            for i in best[person][best[person] >= 0]:
+                sources.setdefault(str(model.item_ids[i]), []).append(name)
+        if not proposals:
+            for item, _ in ranked:
+                sources[item] = [served.record.name]
+        if candidates is not None:  # unknown to the model: after the known, in given order
+            known = {item for item, _ in ranked}
+            lowest = min((score for _, score in ranked), default=0.0) - 1.0
+            ranked += [(c, lowest) for c in candidates if c not in known]
+        found.append((ranked, sources, {}))
+    return found
 
 
 def _because(
@@ -556,6 +608,16 @@ def _because(
             verb = VERBS.get(recent[source].type, "viewed") if source in recent else "liked"
             return f"Because you {verb} {_title(catalog, source)}"
     return None
+
+
+def _stack(batch: list[People]) -> People:
+    """Batches of one person, as one batch."""
+    return People(
+        sp.vstack([p.history for p in batch]).tocsr(),
+        [p.sequences[0] for p in batch],
+        [p.regions[0] for p in batch],
+        np.concatenate([p.last_seen_us for p in batch]),
+    )
 
 
 def _once(build: Callable[[], People]) -> Callable[[], People]:

@@ -259,6 +259,14 @@ class SqliteRegionPartition:
             for seq, kind, person, item, at, body in rows
         ]
 
+    def recent_people(self, limit: int) -> list[str]:
+        with self._db.reading() as db:
+            rows = db.execute(
+                "SELECT person FROM events GROUP BY person ORDER BY max(seq) DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [person for (person,) in rows]
+
     def recent_items(self, person_key: str) -> list[RecentItem]:
         with self._db.reading() as db:
             row = db.execute(
