@@ -116,6 +116,7 @@ class DecisionService:
         self._latest = TtlCache(max_entries=100_000, ttl_s=24 * 3600)
         # People who asked lately (for an unfiltered ranking), and the model that ranks them.
         self._active = TtlCache(max_entries=10_000, ttl_s=3600)
+        self._popular_lists = TtlCache(max_entries=1_000, ttl_s=24 * 3600)
         self._stopped = threading.Event()
         # (tenant, model) pairs placements use, with the version precomputed for (or "").
         self._served_models: dict[tuple[str, str], tuple[Tenant, str]] = {}
@@ -158,11 +159,16 @@ class DecisionService:
         )
         if request.candidates is not None and fallback != "none":
             ranked = [(item, 0.0) for item in request.candidates]  # the caller's order
-        allowed, reports = apply_checks([i for i, _ in ranked], catalog.get, checks)
+        # Enough to fill k after diversity and exploration; every candidate when boosts reorder.
+        reorders = strategy.max_per_category is not None or any(
+            rule.action == "boost" for rule in strategy.parsed_rules()
+        )
+        want = None if reorders else request.k * 5
+        allowed, reports = apply_checks([i for i, _ in ranked], catalog.get, checks, want)
         scores = dict(ranked)
         if len(allowed) < request.k and request.candidates is None:
             fill, fill_reports, kind = self._fallback_items(
-                tenant, strategy, region, catalog, checks
+                tenant, strategy, region, catalog, checks, want
             )
             added = [item for item in fill if item not in scores][: request.k * 4]
             if not allowed and fallback == "none":
@@ -470,24 +476,33 @@ class DecisionService:
         region: str,
         catalog: Mapping[str, Item],
         checks: list,
+        want: int | None = None,
     ) -> tuple[list[str], list[FilterReport], str]:
         """Popular in the region (the promoted popularity model), then the static list, then
         the catalog's own order: the answer that never fails, filtered like any other. The
         last value names the first of the three that had anything."""
-        candidates: list[str] = []
         try:
-            popular = self._serving.model(tenant, "popularity")
+            popular = self._popular(tenant, region)
         except Exception:  # the registry is down: the static list still answers
-            popular = None
-        if popular is not None:
-            vector = popular.model.vector(region)  # type: ignore[attr-defined]
-            best = np.argsort(-vector, kind="stable")[:POOL]
-            candidates = [str(popular.model.item_ids[i]) for i in best if vector[i] > 0]
-        kind = "popular" if candidates else "static" if strategy.fallback_items else "catalog"
-        candidates += strategy.fallback_items
-        candidates += list(catalog)[:POOL]
-        allowed, reports = apply_checks(list(dict.fromkeys(candidates)), catalog.get, checks)
+            popular = []
+        kind = "popular" if popular else "static" if strategy.fallback_items else "catalog"
+        candidates = [*popular, *strategy.fallback_items, *list(catalog)[:POOL]]
+        allowed, reports = apply_checks(list(dict.fromkeys(candidates)), catalog.get, checks, want)
         return allowed, reports, kind
+
+    def _popular(self, tenant: Tenant, region: str) -> list[str]:
+        """The promoted popularity model's best items in a region, sorted once per version."""
+        served = self._serving.model(tenant, "popularity")
+        if served is None:
+            return []
+        key = (tenant.tenant_id, region, served.version)
+        found = self._popular_lists.get(key)
+        if found is None:
+            vector = served.model.vector(region)  # type: ignore[attr-defined]
+            best = np.argsort(-vector, kind="stable")[:POOL]
+            found = [str(served.model.item_ids[i]) for i in best if vector[i] > 0]
+            self._popular_lists.put(key, found)
+        return found
 
     def _reasons(
         self,

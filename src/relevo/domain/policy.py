@@ -121,20 +121,36 @@ def request_checks(
 
 
 def apply_checks(
-    candidates: Sequence[str], catalog: Callable[[str], Item | None], checks: Sequence[Check]
+    candidates: Sequence[str],
+    catalog: Callable[[str], Item | None],
+    checks: Sequence[Check],
+    want: int | None = None,
 ) -> tuple[list[str], list[FilterReport]]:
-    """The candidates every check lets through, in order, and what each check removed.
+    """The candidates every check lets through, in order, and what each check removed; a
+    removed item counts for the first check that refused it. With ``want``, it stops once that
+    many passed (the rest were not examined, and count nowhere).
 
     An id the catalog does not know is removed first, as ``not_in_catalog``.
 
     >>> items = {"a": Item("a"), "b": Item("b", available=False)}
     >>> apply_checks(["a", "b", "c"], items.get, policy_checks(Audience("eu", None)))
     (['a'], [FilterReport(name='not_in_catalog', removed=1), FilterReport(name='unavailable', removed=1), FilterReport(name='region', removed=0), FilterReport(name='age', removed=0)])
+    >>> apply_checks(["a", "b", "c"], items.get, [], want=1)[0]
+    ['a']
     """
-    known = [(c, item) for c in candidates if (item := catalog(c)) is not None]
-    reports = [FilterReport("not_in_catalog", len(candidates) - len(known))]
-    for name, allowed in checks:
-        before = len(known)
-        known = [(c, item) for c, item in known if allowed(item)]
-        reports.append(FilterReport(name, before - len(known)))
-    return [c for c, _ in known], reports
+    removed = dict.fromkeys(["not_in_catalog", *(name for name, _ in checks)], 0)
+    allowed: list[str] = []
+    for candidate in candidates:
+        item = catalog(candidate)
+        if item is None:
+            removed["not_in_catalog"] += 1
+            continue
+        for name, check in checks:
+            if not check(item):
+                removed[name] += 1
+                break
+        else:
+            allowed.append(candidate)
+            if want is not None and len(allowed) >= want:
+                break
+    return allowed, [FilterReport(name, count) for name, count in removed.items()]
