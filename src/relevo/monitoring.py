@@ -33,6 +33,9 @@ FEATURE_AGE_SECONDS = Histogram(
 CACHE_LOOKUPS = Counter(
     "relevo_cache_lookups", "Cache lookups by cache and result", ["cache", "result"]
 )
+PRECOMPUTED = Counter(
+    "relevo_precomputed_rankings", "Rankings computed ahead of a request, in the background"
+)
 EVENT_LAG_SECONDS = Histogram(
     "relevo_event_to_feature_lag_seconds",
     "From an event batch's arrival to its derived state being committed",

@@ -46,7 +46,13 @@ from relevo.domain.strategies import DEFAULT_PLACEMENT, Strategy
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
 from relevo.models.base import People
-from relevo.monitoring import CACHE_LOOKUPS, DECISIONS, FEATURE_AGE_SECONDS, FILTER_REMOVED
+from relevo.monitoring import (
+    CACHE_LOOKUPS,
+    DECISIONS,
+    FEATURE_AGE_SECONDS,
+    FILTER_REMOVED,
+    PRECOMPUTED,
+)
 from relevo.ports import Storage
 
 POOL = 200  # ranked candidates kept for filtering, so filters rarely leave fewer than k
@@ -326,6 +332,7 @@ class DecisionService:
                 continue
             self._rankings.put(ranking_key, outcome)
             self._latest.put((tenant.tenant_id, person, region, None), (served.version, outcome))
+            PRECOMPUTED.inc()
             ranked += 1
         return ranked
 
@@ -354,6 +361,7 @@ class DecisionService:
                     )
                     self._active.put((tenant.tenant_id, person, region), (tenant, model_name))
                 done += len(chunk)
+                PRECOMPUTED.inc(len(chunk))
         return done
 
     def start_refreshing(self, every_s: float = 5.0) -> None:
