@@ -21,7 +21,6 @@ import gzip
 import json
 import multiprocessing
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -42,6 +41,7 @@ import pyarrow.csv as pacsv
 from rich.console import Console
 from rich.table import Table
 
+from processes import free_port, stop_server
 from relevo.adapters.sqlite import region
 from relevo.config import load_settings
 from relevo.importing.mapping import row_fingerprint
@@ -333,12 +333,6 @@ def measure_import(data: DataSet, env: dict[str, str]) -> dict[str, Any]:
 # --- HTTP ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start_server(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as sink:
         return subprocess.Popen(
@@ -362,15 +356,6 @@ def wait_healthy(base_url: str, server: subprocess.Popen[bytes], log: Path, limi
             pass
         time.sleep(0.1)
     raise RuntimeError(f"relevo serve not healthy after {limit:.0f} s:\n{log.read_text()}")
-
-
-def stop_server(server: subprocess.Popen[bytes]) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
 
 
 def build_bodies(samples: Sequence[Sample], batches: int, region: str) -> list[bytes]:

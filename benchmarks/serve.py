@@ -61,6 +61,8 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
+from processes import free_port, stop_server
+
 VENV_BIN = Path(sys.executable).parent
 RELEVO = VENV_BIN / "relevo"
 REPO = Path(__file__).resolve().parents[1]
@@ -586,12 +588,6 @@ def run_floor_server(port: int) -> None:
 # --- servers ------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
 def wait_healthy(port: int, alive: Callable[[], bool], describe: Callable[[], str]) -> None:
     """Poll GET /healthz until it answers 200; fail early if the server exits."""
     deadline = time.monotonic() + 60.0
@@ -641,17 +637,6 @@ def start_relevo(env: dict[str, str], log: Path, stack: ExitStack) -> tuple[int,
     stack.callback(stop_server, server)
     wait_healthy(port, lambda: server.poll() is None, log.read_text)
     return port, server.pid
-
-
-def stop_server(server: subprocess.Popen[bytes]) -> None:
-    if server.poll() is not None:
-        return
-    server.terminate()
-    try:
-        server.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
 
 
 def cache_lookups(port: int) -> Counter[str] | None:
