@@ -56,7 +56,7 @@ from relevo.monitoring import (
 from relevo.ports import Storage
 
 POOL = 200  # ranked candidates kept for filtering, so filters rarely leave fewer than k
-PERSONAL = ("itemknn", "ease", "als", "bpr", "content")
+PERSONAL = ("itemknn", "ease", "content", "als", "bpr")  # explainers, cheapest first
 VERBS = {
     "purchase": "bought",
     "add_to_cart": "added",

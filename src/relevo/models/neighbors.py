@@ -79,27 +79,38 @@ class ItemToItemModel:
         self.weights = sp.csr_matrix((0, 0), dtype=np.float32)
         self._csc: tuple[sp.csr_matrix, sp.csc_matrix] | None = None
 
+    def _strength(self, weights: np.ndarray) -> np.ndarray:
+        """How much each liked item counts in a score, from the person's net weight on it."""
+        return np.log1p(weights).astype(np.float32)  # 5 purchases are not 5x one
+
     def _history(self, people: People) -> sp.csr_matrix:
         history = people.history.copy()
-        history.data = np.log1p(history.data).astype(np.float32)  # 5 purchases are not 5x
+        history.data = self._strength(history.data)
         return history
+
+    def _row(self, people: People, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """One person's history items and their strengths, without building a matrix (an
+        explanation is asked per shown item, on the serving path)."""
+        history = people.history
+        start, end = history.indptr[row], history.indptr[row + 1]
+        return history.indices[start:end], self._strength(history.data[start:end])
 
     def score(self, people: People, items: np.ndarray | None = None) -> np.ndarray:
         weights = self.weights if items is None else self.weights[:, items]
         return dense(self._history(people) @ weights)
 
     def explain(self, people: People, row: int, item: int) -> list[Contribution]:
-        history = self._history(people)[row]
+        indices, strengths = self._row(people, row)
         by_target = self._by_target()
         start, end = by_target.indptr[item], by_target.indptr[item + 1]
         sources, weights = by_target.indices[start:end], by_target.data[start:end]
-        found = np.searchsorted(sources, history.indices)
+        found = np.searchsorted(sources, indices)
         inside = found < len(sources)
         hit = np.zeros(len(found), dtype=bool)
-        hit[inside] = sources[found[inside]] == history.indices[inside]
+        hit[inside] = sources[found[inside]] == indices[inside]
         parts = np.zeros(len(found), dtype=np.float32)
-        parts[hit] = weights[found[hit]] * history.data[hit]
-        return history_contributions(history.indices, parts, self.item_ids)
+        parts[hit] = weights[found[hit]] * strengths[hit]
+        return history_contributions(indices, parts, self.item_ids)
 
     def _by_target(self) -> sp.csc_matrix:
         """The weights by column (target item), indices sorted, built once per weights: an
@@ -184,7 +195,5 @@ class EaseModel(ItemToItemModel):
             (coo.data, (modelled[coo.row], modelled[coo.col])), shape=(n, n), dtype=np.float32
         )
 
-    def _history(self, people: People) -> sp.csr_matrix:
-        liked = people.history.copy()
-        liked.data[:] = 1.0  # EASE is fitted on binary histories
-        return liked
+    def _strength(self, weights: np.ndarray) -> np.ndarray:
+        return np.ones_like(weights, dtype=np.float32)  # EASE is fitted on binary histories

@@ -55,12 +55,19 @@ class SessionModel(ItemToItemModel):
     def _history(self, people: People) -> sp.csr_matrix:
         """Each person's last items, weighted ``decay`` ** age (the newest has age 0)."""
         rows, cols, values = [], [], []
-        for row, sequence in enumerate(people.sequences):
-            latest = sequence[::-1][: self.params["recent"]]
-            rows.extend([row] * len(latest))
-            cols.extend(latest.tolist())
-            values.extend(self.params["decay"] ** np.arange(len(latest)))
+        for row in range(len(people)):
+            items, strengths = self._row(people, row)
+            rows.extend([row] * len(items))
+            cols.extend(items.tolist())
+            values.extend(strengths.tolist())
         return sp.csr_matrix(
             (np.asarray(values, dtype=np.float32), (rows, cols)),
             shape=(len(people), self.weights.shape[0]),
         )
+
+    def _row(self, people: People, row: int) -> tuple[np.ndarray, np.ndarray]:
+        latest = people.sequences[row][::-1][: self.params["recent"]]
+        items, position = np.unique(latest, return_inverse=True)  # an item seen twice counts twice
+        strengths = np.zeros(len(items), dtype=np.float32)
+        np.add.at(strengths, position, self.params["decay"] ** np.arange(len(latest)))
+        return items.astype(np.int64), strengths
