@@ -110,7 +110,7 @@ class BprModel:
         factors: int = 64,
         learning_rate: float = 0.05,
         regularization: float = 0.01,
-        iterations: int = 100,
+        iterations: int = 50,  # as good as 100 on Online Retail and MovieLens, in half the time
         seed: int = 7,
     ) -> None:
         self.params = {
