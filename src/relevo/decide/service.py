@@ -11,6 +11,7 @@ to every path; the answer names the fallback used.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import zlib
@@ -494,7 +495,7 @@ class DecisionService:
         except Exception:  # the registry is down: the static list still answers
             popular = []
         kind = "popular" if popular else "static" if strategy.fallback_items else "catalog"
-        candidates = [*popular, *strategy.fallback_items, *list(catalog)[:POOL]]
+        candidates = [*popular, *strategy.fallback_items, *itertools.islice(catalog, POOL)]
         allowed, reports = apply_checks(list(dict.fromkeys(candidates)), catalog.get, checks, want)
         return allowed, reports, kind
 

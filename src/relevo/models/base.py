@@ -86,14 +86,11 @@ class People:
     def of(cls, data: Interactions, people: np.ndarray, last: int = 50) -> People:
         """The people at these indices of ``data``, as ``data`` knows them."""
         people = np.asarray(people, dtype=np.int64)
-        history = data.matrix()[people]
-        order = np.argsort(data.people, kind="stable")  # rows grouped by person, time kept
-        starts = np.searchsorted(data.people[order], np.arange(data.n_people + 1))
+        history = data.rows(people)
+        order, starts, last_seen = data.by_person
         sequences = [
             data.items[order[starts[p] : starts[p + 1]]][-last:].astype(np.int32) for p in people
         ]
-        last_seen = np.zeros(data.n_people, dtype=np.int64)
-        np.maximum.at(last_seen, data.people, data.times)
         regions = [data.region_of(p) or None for p in people]
         return cls(history, sequences, regions, last_seen[people])
 

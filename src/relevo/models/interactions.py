@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -104,7 +105,18 @@ class Interactions:
         return None if self.person_regions is None else self.person_regions[person]
 
     def matrix(self) -> sp.csr_matrix:
-        """People x items of net weights; pairs whose net weight is not positive are dropped."""
+        """People x items of net weights; pairs whose net weight is not positive are dropped.
+
+        A copy of one matrix built once per table: models, splits and batches of ``People``
+        all ask for it, and the caller may change its copy."""
+        return self._net.copy()
+
+    def rows(self, people: np.ndarray) -> sp.csr_matrix:
+        """The net-weight rows of these people (a new matrix: no copy of the whole)."""
+        return self._net[people]
+
+    @cached_property
+    def _net(self) -> sp.csr_matrix:
         summed = sp.csr_matrix(
             (self.weights.astype(np.float32), (self.people, self.items)),
             shape=(self.n_people, self.n_items),
@@ -114,6 +126,17 @@ class Interactions:
         summed.data[summed.data < 0] = 0
         summed.eliminate_zeros()
         return summed
+
+    @cached_property
+    def by_person(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows grouped by person in time order (an index into the columns), where each
+        person's rows start in it, and each person's latest time: what a batch of ``People``
+        is cut from, computed once per table."""
+        order = np.argsort(self.people, kind="stable")
+        starts = np.searchsorted(self.people[order], np.arange(self.n_people + 1))
+        last_seen = np.zeros(self.n_people, dtype=np.int64)
+        np.maximum.at(last_seen, self.people, self.times)
+        return order, starts, last_seen
 
     def positives(self) -> sp.csr_matrix:
         """The same pairs as ``matrix`` with weight 1: "this person liked this item"."""
