@@ -109,6 +109,7 @@ def build(settings: Settings | None = None) -> Relevo:
         pseudonymizer_for,
         TimePolicy(settings.late_horizon, settings.future_skew),
         IngestLimits(settings.max_event_bytes, settings.recent_items_limit),
+        weights_for=lambda tenant_id: interaction_weights(settings, tenant_id),
     )
     return Relevo(
         settings=settings,

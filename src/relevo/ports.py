@@ -20,6 +20,7 @@ from relevo.domain.events import Event
 from relevo.domain.items import Item
 from relevo.domain.models import ModelRecord, NewModel, Promotion
 from relevo.domain.people import PersonAttributes
+from relevo.domain.person_state import PersonState
 from relevo.domain.schemas import EventSchema
 from relevo.domain.tenants import ApiKey, Tenant
 from relevo.domain.violations import Violation
@@ -94,6 +95,12 @@ class Catalog(Protocol):
     def get(self, item_id: str) -> Item | None: ...
     def delete(self, item_id: str) -> bool: ...
     def page(self, after: str | None, limit: int) -> list[Item]: ...
+    def facets(self, item_ids: Sequence[str]) -> dict[str, tuple[str | None, list[str]]]:
+        """Category and tags of those items that are in the catalog; the others are left out.
+
+        Ingest folds a batch's affinities with one call, so it must not cost a read per item.
+        """
+        ...
 
 
 class SchemaRegistry(Protocol):
@@ -161,8 +168,20 @@ class RegionPartition(Protocol):
         """A person's latest distinct items, newest first: online state, as fresh as the log."""
         ...
 
+    def person_state(self, person_key: str, now_us: int) -> PersonState:
+        """Everything a decision reads about a person, from one consistent read, with
+        affinities decayed to the day of ``now_us`` (microseconds since the epoch)."""
+        ...
+
+    def trending(self, now_us: int, half_life_days: float, limit: int) -> list[tuple[str, float]]:
+        """The region's items by their interaction weight decayed to the day of ``now_us``,
+        best first, positive scores only. A short half-life gives what is trending, a long one
+        what is popular."""
+        ...
+
     def attributes(self, person_keys: Sequence[str]) -> dict[str, PersonAttributes]:
-        """The attributes of those people that have some here; the others are left out."""
+        """The attributes last PUT for those people that have some here; the others are left
+        out. Attributes set by events are not merged in: ``person_state`` does that."""
         ...
 
     def quarantined(self, after_id: int = 0, limit: int = 1_000) -> list[QuarantineRecord]: ...

@@ -22,6 +22,19 @@ def test_items_upsert_get_page_delete(storage, tenant) -> None:
     assert catalog.get("a") is None
 
 
+def test_facets_are_read_for_many_items_at_once(storage, tenant) -> None:
+    catalog = storage.catalog("acme")
+    items = [Item(f"i{n}", category=f"c{n % 3}", tags=[f"t{n}"]) for n in range(1_200)]
+    catalog.upsert([*items, Item("bare", title="no category")], T)
+    wanted = [f"i{n}" for n in range(0, 1_200, 2)] + ["bare", "missing"]
+    found = catalog.facets(wanted)
+    assert len(found) == 601
+    assert found["i998"] == ("c2", ["t998"])
+    assert found["bare"] == (None, [])
+    assert catalog.facets([]) == {}
+    assert storage.catalog("beta").facets(["i0"]) == {}
+
+
 def test_one_tenant_never_sees_another_tenants_items(storage, tenant) -> None:
     storage.catalog("acme").upsert([Item("secret")], T)
     assert storage.catalog("beta").get("secret") is None

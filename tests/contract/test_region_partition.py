@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from relevo.domain.derived import derive, micros
-from relevo.domain.events import Event
+from relevo.domain.derived import DAY_US, derive, micros
+from relevo.domain.events import DEFAULT_WEIGHTS, Event
+from relevo.domain.people import PersonAttributes
+from relevo.domain.person_state import PersonState, Session
 from relevo.domain.violations import Violation
 from relevo.ports import NewQuarantineRecord, iterate_activity, iterate_log
 
@@ -89,16 +91,130 @@ def test_regions_are_separate(storage, tenant) -> None:
 def test_derived_state_applies_and_clears(storage, tenant) -> None:
     partition = storage.partition("acme", "eu")
     with partition.transaction() as writer:
-        writer.apply(derive([ev(1, "a"), ev(2, "b")], 10), 10)
+        writer.apply(derive([ev(1, "a"), ev(2, "b")], 10, DEFAULT_WEIGHTS, FACETS), 10)
     with partition.transaction() as writer:
-        writer.apply(derive([ev(3, "a")], 10), 10)
+        writer.apply(derive([ev(3, "a"), attribute_event(4, 1990)], 10, DEFAULT_WEIGHTS, {}), 10)
     state = partition.state()
-    assert state.type_counts == {"view": 3}
+    assert state.type_counts == {"view": 3, "signup": 1}
     assert state.item_stats["a"]["view"][0] == 2
     assert [r.item_id for r in state.recent["u:p1"]] == ["a", "b"]
+    day = micros(T) // DAY_US
+    assert state.item_days == [("a", day, 2000), ("b", day, 1000)]
+    assert state.person_days["u:p1"][day].categories == {"shoes": 1000, "hats": 1000}
+    assert state.person_days["u:p1"][day].counts == {"view": 3, "signup": 1}
+    assert state.event_attributes["u:p1"]["birth_year"][2] == 1990
     with partition.transaction() as writer:
         writer.clear_derived()
-    assert partition.state().type_counts == {}
+    cleared = partition.state()
+    assert cleared.type_counts == {}
+    assert (cleared.person_days, cleared.item_days, cleared.event_attributes) == ({}, [], {})
+    assert partition.person_state("u:p1", micros(T)) == PersonState(
+        affinities={"category": {}, "tag": {}}
+    )
+
+
+FACETS = {"a": ("shoes", ["red", "sale"]), "b": ("hats", ["red"])}
+
+
+def attribute_event(i: int, birth_year: int, at: datetime = T, person: str = "p1") -> Event:
+    return Event(
+        f"e{i}",
+        "signup",
+        at + timedelta(seconds=i),
+        user_id=person,
+        properties={"person": {"birth_year": birth_year}},
+    )
+
+
+def test_person_state_reads_everything_a_decision_needs_at_once(storage, tenant) -> None:
+    partition = storage.partition(tenant.tenant_id, "eu")
+    old = T - timedelta(days=30)
+    events = [
+        Event("v1", "view", old, user_id="p1", item_id="b", session_id="s1"),
+        Event("v2", "purchase", T, user_id="p1", item_id="a", session_id="s2"),
+        Event("v3", "view", T + timedelta(seconds=5), user_id="p1", item_id="b", session_id="s2"),
+        Event("v4", "view", T + timedelta(seconds=9), user_id="p1", item_id="c"),
+        Event("v5", "dismiss", T, user_id="p1", item_id="x"),
+        Event("o1", "view", T, user_id="p2", item_id="a"),
+    ]
+    with partition.transaction() as writer:
+        writer.apply(derive(events[:3], 10, DEFAULT_WEIGHTS, FACETS), 10)
+    with partition.transaction() as writer:
+        writer.apply(derive(events[3:], 10, DEFAULT_WEIGHTS, FACETS), 10)
+    found = partition.person_state("u:p1", micros(T))
+    assert found.recent == partition.recent_items("u:p1")
+    assert [r.item_id for r in found.recent] == ["c", "b", "a"]
+    at = micros(T)
+    assert found.sessions == [Session("s2", at, at + 5_000_000, ["b", "a"])]
+    # a view of b 30 days (one half-life) ago counts half; the purchase of a (shoes) counts 5
+    assert found.affinities == {
+        "category": {"shoes": 5.0, "hats": 1.5},
+        "tag": {"red": 6.5, "sale": 5.0},
+    }
+    assert list(found.affinities["tag"]) == ["red", "sale"]  # best first
+    assert found.counters == {"dismiss": 1, "purchase": 1, "view": 3}
+    assert found.attributes is None
+    assert found.updated_us == {
+        "affinities": at + 5_000_000,
+        "counters": at + 9_000_000,
+        "recent_items": at + 9_000_000,
+    }
+    later = partition.person_state("u:p1", micros(T + timedelta(days=30)))
+    assert later.affinities["category"] == {"shoes": 2.5, "hats": 0.75}
+    assert later.counters == found.counters
+    assert partition.person_state("u:nobody", at) == PersonState(
+        affinities={"category": {}, "tag": {}}
+    )
+
+
+def test_person_state_merges_put_and_event_attributes_field_by_field(storage, tenant) -> None:
+    partition = storage.partition(tenant.tenant_id, "eu")
+    put = PersonAttributes(birth_year=1980, segments=["vip"], home_region="eu")
+    with partition.transaction() as writer:
+        writer.set_attributes("u:p1", put, T)
+        writer.set_attributes("u:p2", put, T)
+    after, before = T + timedelta(hours=1), T - timedelta(hours=1)
+    with partition.transaction() as writer:  # the latest event wins, whatever order they come in
+        writer.apply(derive([attribute_event(1, 1990, after)], 10, DEFAULT_WEIGHTS, {}), 10)
+        writer.apply(derive([attribute_event(2, 1991, after)], 10, DEFAULT_WEIGHTS, {}), 10)
+        writer.apply(derive([attribute_event(0, 1989, after)], 10, DEFAULT_WEIGHTS, {}), 10)
+        writer.apply(derive([attribute_event(3, 1970, before, "p2")], 10, DEFAULT_WEIGHTS, {}), 10)
+    now = micros(T + timedelta(days=1))
+    changed = partition.person_state("u:p1", now)
+    assert changed.attributes == PersonAttributes(
+        birth_year=1991, segments=["vip"], home_region="eu"
+    )
+    assert changed.updated_us["attributes"] == micros(after + timedelta(seconds=2))
+    kept = partition.person_state("u:p2", now)  # an event older than the PUT changes nothing
+    assert kept.attributes == put
+    assert kept.updated_us["attributes"] == micros(T)
+    assert partition.attributes(["u:p1"]) == {"u:p1": put}  # the PUT record, as GET shows it
+    with partition.transaction() as writer:  # a later PUT wins again, every field
+        writer.set_attributes("u:p1", PersonAttributes(segments=["new"]), T + timedelta(days=1))
+    assert partition.person_state("u:p1", now).attributes == PersonAttributes(segments=["new"])
+
+
+def test_trending_decays_each_items_weight_by_day(storage, tenant) -> None:
+    partition = storage.partition(tenant.tenant_id, "eu")
+    now = T + timedelta(days=60)
+    events = [
+        *(Event(f"o{i}", "purchase", T, user_id="p1", item_id="old") for i in range(4)),
+        Event("n1", "view", now, user_id="p1", item_id="new"),
+        Event("n2", "view", now - timedelta(days=1), user_id="p2", item_id="new"),
+        Event("d1", "dismiss", now, user_id="p1", item_id="bad"),
+        Event("i1", "impression", now, user_id="p1", item_id="shown", decision_id="d"),
+    ]
+    with partition.transaction() as writer:
+        writer.apply(derive(events, 10, DEFAULT_WEIGHTS, {}), 10)
+    at = micros(now)
+    # four purchases (5 each) two half-lives ago; views today and yesterday; a dismiss is < 0
+    assert partition.trending(at, 30, 10) == [
+        ("old", 5.0),
+        ("new", pytest.approx(1 + 0.5 ** (1 / 30))),
+    ]
+    assert [item for item, _ in partition.trending(at, 2, 10)] == ["new"]  # old: 30 half-lives
+    assert partition.trending(at, 30, 1) == [("old", 5.0)]
+    assert storage.partition(tenant.tenant_id, "us").trending(at, 30, 10) == []
 
 
 def test_quarantine_keeps_payload_and_reasons_until_released(storage, tenant) -> None:

@@ -6,9 +6,13 @@ from datetime import timedelta
 
 import msgspec
 
+from relevo.bootstrap import build
+from relevo.config import interaction_weights
+from relevo.domain.derived import micros
 from relevo.domain.events import IngestMode
+from relevo.domain.people import PersonAttributes
 from relevo.ingest.replay import rebuild_derived_state, replay_quarantine
-from tests.conftest import event, iso, now
+from tests.conftest import event, iso, make_settings, now
 
 
 def statuses(results) -> list[str]:
@@ -145,14 +149,23 @@ def test_oversize_and_non_json_events_are_refused_and_kept(relevo, tenant) -> No
 
 
 def test_replay_rebuilds_exactly_the_live_state(relevo, tenant) -> None:
+    relevo.catalog.upsert(
+        tenant,
+        [
+            {"item_id": f"sku-{n}", "category": f"cat-{n % 2}", "tags": ["new", f"t-{n}"]}
+            for n in range(4)  # sku-4 is not in the catalog
+        ],
+    )
     batch = [
         event(
             f"e-{i}",
             user_id=f"u-{i % 3}",
             item_id=f"sku-{i % 5}",
-            type=("view", "click", "purchase")[i % 3],
+            session_id=f"s-{i % 4}",
+            type=("view", "click", "purchase", "dismiss")[i % 4],
             context={"region": ("eu", "us")[i % 2]},
-            occurred_at=iso(now() - timedelta(minutes=i)),
+            occurred_at=iso(now() - timedelta(days=i % 6, minutes=i)),
+            properties={"person": {"birth_year": 1950 + i}} if i % 7 == 0 else None,
         )
         for i in range(40)
     ]
@@ -160,10 +173,79 @@ def test_replay_rebuilds_exactly_the_live_state(relevo, tenant) -> None:
     relevo.ingest.ingest(tenant, batch[20:])
     live = {r: relevo.storage.partition("acme", r).state() for r in tenant.regions}
     assert sum(sum(s.type_counts.values()) for s in live.values()) == 40
-    counts = rebuild_derived_state(relevo.storage, tenant, relevo.settings.recent_items_limit)
+    assert all(s.person_days and s.item_days and s.event_attributes for s in live.values())
+    counts = rebuild_derived_state(
+        relevo.storage,
+        tenant,
+        relevo.settings.recent_items_limit,
+        interaction_weights(relevo.settings, tenant.tenant_id),
+    )
     assert sum(counts.values()) == 40
     rebuilt = {r: relevo.storage.partition("acme", r).state() for r in tenant.regions}
     assert rebuilt == live
+
+
+def person(relevo, user_id: str) -> str:
+    return "u:" + relevo.pseudonymizer_for("acme")("user_id", user_id)
+
+
+def test_an_event_shows_in_its_persons_state_as_soon_as_ingest_returns(relevo, tenant) -> None:
+    relevo.catalog.upsert(tenant, [{"item_id": "sku-1", "category": "shoes", "tags": ["red"]}])
+    key, at = person(relevo, "u-42"), now()
+    partition = relevo.storage.partition("acme", "eu")
+    assert partition.person_state(key, micros(at)).counters == {}
+    relevo.ingest.ingest(
+        tenant,
+        [
+            event("e-1", type="purchase", session_id="s-1", occurred_at=iso(at)),
+            event("e-2", type="signup", item_id=None, properties={"person": {"segments": ["vip"]}}),
+        ],
+    )
+    state = partition.person_state(key, micros(at))
+    assert state.affinities == {"category": {"shoes": 5.0}, "tag": {"red": 5.0}}
+    assert state.counters == {"purchase": 1, "signup": 1}
+    assert state.attributes == PersonAttributes(segments=["vip"])
+    assert [(s.item_ids, s.first_at_us) for s in state.sessions] == [(["sku-1"], micros(at))]
+    assert state.updated_us["affinities"] == micros(at)
+    assert partition.trending(micros(at), 7, 10) == [("sku-1", 5.0)]
+
+
+def test_affinities_fold_with_the_tenants_interaction_weights(tmp_path) -> None:
+    engine = build(make_settings(tmp_path / "w", interaction_weights={"acme": {"view": 0.5}}))
+    try:
+        tenant, _ = engine.tenancy.create_tenant("acme", ["eu"])
+        engine.catalog.upsert(tenant, [{"item_id": "sku-1", "category": "shoes"}])
+        engine.ingest.ingest(tenant, [event("e-1"), event("e-2")])
+        state = engine.storage.partition("acme", "eu").person_state(
+            person(engine, "u-42"), micros(now())
+        )
+        assert state.affinities["category"] == {"shoes": 1.0}
+        assert state.counters == {"view": 2}
+    finally:
+        engine.close()
+
+
+def test_a_bad_person_in_properties_is_refused_and_its_neighbours_are_kept(relevo, tenant) -> None:
+    results = relevo.ingest.ingest(
+        tenant,
+        [
+            event("e-1", properties={"person": {"birth_year": 1990}}),
+            event("e-2", properties={"person": {"birth_year": "1990"}}),
+            event("e-3", properties={"person": {"home_region": "us"}}),
+            event("e-4"),
+        ],
+    )
+    assert statuses(results) == ["accepted", "rejected", "rejected", "accepted"]
+    assert [(v.pointer, v.rule) for v in results[1].reasons] == [
+        ("/properties/person/birth_year", "type")
+    ]
+    assert [(v.pointer, v.rule) for v in results[2].reasons] == [
+        ("/properties/person/home_region", "fixed")
+    ]
+    quarantined = relevo.ingest.quarantined(tenant, "eu", 0, 10)
+    assert [r.payload["event_id"] for r in quarantined] == ["e-2", "e-3"]
+    state = relevo.storage.partition("acme", "eu").person_state(person(relevo, "u-42"), 0)
+    assert state.attributes == PersonAttributes(birth_year=1990)
 
 
 def test_a_person_stays_in_their_home_region_whatever_region_later_events_name(

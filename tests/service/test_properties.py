@@ -1,5 +1,6 @@
 """Property: any sequence of events, re-sent in any order and grouping, with duplicates, yields
-the same derived state and the same log contents."""
+the same derived state (recent items and sessions, affinities, counters, popularity, attributes
+set by events) and the same log contents."""
 
 from __future__ import annotations
 
@@ -11,20 +12,29 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from relevo.bootstrap import build
+from relevo.domain.events import DEFAULT_WEIGHTS
+from relevo.ingest.replay import rebuild_derived_state
 from tests.conftest import iso, make_settings
 
-BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(days=4)
+ITEMS = [
+    {"item_id": "a", "category": "shoes", "tags": ["red", "sale"]},
+    {"item_id": "b", "category": "shoes", "tags": ["blue"]},
+    {"item_id": "c", "tags": ["red"]},
+]  # d is not in the catalog
 
 events = st.lists(
     st.fixed_dictionaries(
         {
             "type": st.sampled_from(
-                ["view", "click", "add_to_cart", "purchase", "impression", "dismiss"]
+                ["view", "click", "add_to_cart", "purchase", "impression", "dismiss", "return"]
             ),
             "user_id": st.sampled_from(["u1", "u2", "u3"]),
             "item_id": st.sampled_from(["a", "b", "c", "d"]),
-            "minute": st.integers(0, 30),
+            "minute": st.integers(0, 60 * 24 * 3),
             "region": st.sampled_from([None, "eu", "us"]),
+            "session": st.sampled_from([None, "s1", "s2"]),
+            "birth_year": st.one_of(st.none(), st.integers(1950, 2010)),
         }
     ),
     min_size=1,
@@ -44,6 +54,10 @@ def envelope(index: int, spec: dict) -> dict:
         body["decision_id"] = "d-1"
     if spec["region"]:
         body["context"] = {"region": spec["region"]}
+    if spec["session"]:
+        body["session_id"] = spec["session"]
+    if spec["birth_year"]:
+        body["properties"] = {"person": {"birth_year": spec["birth_year"]}}
     return body
 
 
@@ -52,6 +66,7 @@ def ingest_all(batches: list[list[dict]]) -> tuple[dict, dict]:
         relevo = build(make_settings(Path(root), recent_items_limit=3))
         try:
             tenant, _ = relevo.tenancy.create_tenant("acme", ["eu", "us"])
+            relevo.catalog.upsert(tenant, ITEMS)
             for batch in batches:
                 relevo.ingest.ingest(tenant, batch)
             states = {r: relevo.storage.partition("acme", r).state() for r in tenant.regions}
@@ -59,6 +74,10 @@ def ingest_all(batches: list[list[dict]]) -> tuple[dict, dict]:
                 r: sorted(e.event.event_id for e in relevo.storage.partition("acme", r).events())
                 for r in tenant.regions
             }
+            rebuild_derived_state(relevo.storage, tenant, 3, DEFAULT_WEIGHTS)
+            assert {r: relevo.storage.partition("acme", r).state() for r in tenant.regions} == (
+                states
+            )
         finally:
             relevo.close()
     return states, logs

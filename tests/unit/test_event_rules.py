@@ -66,6 +66,41 @@ def test_registered_custom_type_is_known() -> None:
     assert rules(make(type="wishlist"), custom={"wishlist": {}}) == []
 
 
+def test_an_event_may_set_its_persons_attributes() -> None:
+    person = {"birth_year": 1990, "segments": ["vip"], "attributes": {"plan": "pro", "seats": 3}}
+    assert rules(make(properties={"person": person})) == []
+    assert rules(make(type="signup", item_id=None, properties={"person": {}})) == []
+    assert rules(make(properties={"person": {"birth_year": None}})) == []  # unknown again
+
+
+@pytest.mark.parametrize(
+    ("person", "expected"),
+    [
+        ({"birth_year": "1990"}, [("/properties/person/birth_year", "type")]),
+        ({"birth_year": 1850}, [("/properties/person/birth_year", "minimum")]),
+        ({"birth_year": NOW.year + 1}, [("/properties/person/birth_year", "maximum")]),
+        ({"segments": ["vip", "Not OK"]}, [("/properties/person/segments/1", "pattern")]),
+        ({"attributes": {"plan": ["a"]}}, [("/properties/person/attributes", "type")]),
+        ({"home_region": "eu"}, [("/properties/person/home_region", "fixed")]),
+        ({"age": 30}, [("/properties/person/age", "unknown_field")]),
+        ("u-42", [("/properties/person", "type")]),
+        (None, [("/properties/person", "type")]),
+        (
+            {"birth_year": True, "segments": "vip"},
+            [("/properties/person/birth_year", "type"), ("/properties/person/segments", "type")],
+        ),
+    ],
+)
+def test_bad_person_attributes_in_an_event_name_their_field(person, expected) -> None:
+    assert rules(make(properties={"person": person})) == expected
+
+
+def test_an_event_cannot_move_a_persons_home_and_says_why() -> None:
+    event = make(properties={"person": {"home_region": "us", "birth_year": 1990}})
+    [found] = check_event(event, NOW, REGIONS, TimePolicy(), IngestMode.LIVE, {})
+    assert "fixed by their first event or PUT" in found.detail
+
+
 @pytest.mark.parametrize(
     ("payload", "pointer", "rule"),
     [

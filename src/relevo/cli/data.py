@@ -11,6 +11,7 @@ from rich.table import Table
 
 from relevo.bootstrap import build
 from relevo.cli.app import TenantOption, app, console, engine, out, tenant_of
+from relevo.config import interaction_weights
 from relevo.decoding import InvalidInput
 from relevo.domain.violations import Violation
 from relevo.importing.readers import Format
@@ -198,8 +199,12 @@ def quarantine_replay(tenant: str = TenantOption, as_json: bool = JsonOption) ->
 def replay_command(tenant: str = TenantOption, as_json: bool = JsonOption) -> None:
     """Rebuild all derived state of a tenant from its event log."""
     relevo = engine()
+    found = tenant_of(relevo, tenant)
     counts = rebuild_derived_state(
-        relevo.storage, tenant_of(relevo, tenant), relevo.settings.recent_items_limit
+        relevo.storage,
+        found,
+        relevo.settings.recent_items_limit,
+        interaction_weights(relevo.settings, found.tenant_id),
     )
     if as_json:
         typer.echo(msgspec.json.encode({"replayed": counts}))

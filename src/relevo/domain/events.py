@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from relevo.domain.people import check_event_attributes
 from relevo.domain.violations import Violation
 
 EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -128,6 +129,7 @@ def check_event(
 
     ``custom_types`` holds the tenant's registered type names; their properties are checked
     against the type's JSON Schema by the caller, which owns the schema registry.
+    ``properties.person``, which sets the person's attributes, is checked here for every type.
 
     >>> from datetime import timezone
     >>> now = datetime(2026, 11, 21, 10, 0, tzinfo=timezone.utc)
@@ -175,6 +177,11 @@ def check_event(
                     "/context/region", "enum", f"must be one of the tenant's regions {regions}"
                 )
             )
+    if event.properties and "person" in event.properties:
+        found.extend(
+            v.under("/properties/person")
+            for v in check_event_attributes(event.properties["person"], received_at.date())
+        )
     rule = BUILTIN_TYPES.get(event.type)
     if rule is None:
         if event.type not in custom_types:

@@ -8,13 +8,14 @@ birth year is unknown.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
 from relevo.domain.tenants import RegionName
-from relevo.domain.violations import Violation
+from relevo.domain.violations import Violation, from_msgspec_error
 
 EARLIEST_BIRTH_YEAR = 1900
 
@@ -36,6 +37,104 @@ class PersonAttributes(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     segments: Annotated[list[Segment], msgspec.Meta(max_length=100)] = []
     attributes: Annotated[dict[AttributeName, AttributeValue], msgspec.Meta(max_length=100)] = {}
     home_region: RegionName | None = None
+
+
+EVENT_ATTRIBUTES = ("birth_year", "segments", "attributes")
+"""The attributes an event may set, in ``properties.person``: all but the home region, which
+the first thing stored about a person fixes."""
+_EVENT_FIELD_TYPES = {
+    f.encode_name: f.type
+    for f in msgspec.structs.fields(PersonAttributes)
+    if f.name in EVENT_ATTRIBUTES
+}
+
+
+def check_event_attributes(value: Any, today: date) -> list[Violation]:
+    """What is wrong with an event's ``properties.person``, with pointers relative to it.
+
+    Every field is checked, so a sender hears of all bad fields at once, as with the envelope.
+
+    >>> [(v.pointer, v.rule) for v in check_event_attributes({"birth_year": "x"}, date(2026, 5, 1))]
+    [('/birth_year', 'type')]
+    >>> check_event_attributes({"home_region": "eu"}, date(2026, 5, 1))[0].rule
+    'fixed'
+    """
+    if not isinstance(value, dict):
+        return [Violation("", "type", "must be an object of person attributes")]
+    found: list[Violation] = []
+    for name, given in value.items():
+        kind = _EVENT_FIELD_TYPES.get(name)
+        if kind is not None:
+            try:
+                msgspec.convert(given, kind)
+            except msgspec.ValidationError as error:
+                found.append(from_msgspec_error(str(error)).under("/" + name))
+        elif name == "home_region":
+            found.append(
+                Violation(
+                    "/home_region",
+                    "fixed",
+                    "a person's home region is fixed by their first event or PUT"
+                    " /v1/people/{user_id}; an event cannot set it",
+                )
+            )
+        else:
+            found.append(
+                Violation(
+                    "/" + str(name),
+                    "unknown_field",
+                    f"is not an attribute an event may set ({', '.join(EVENT_ATTRIBUTES)})",
+                )
+            )
+    if not found and isinstance(value.get("birth_year"), int):
+        found = check_attributes(PersonAttributes(birth_year=value["birth_year"]), (), today)
+    return found
+
+
+def event_attributes(value: Any) -> dict[str, Any]:
+    """The attributes an accepted event sets, by field; ``{}`` for a value ingest would refuse.
+
+    Lenient because the log may hold events accepted before ``properties.person`` was checked:
+    replaying them must not fail, and they set nothing unless they are well formed.
+
+    >>> event_attributes({"birth_year": 1990, "segments": ["vip"]})
+    {'birth_year': 1990, 'segments': ['vip']}
+    >>> event_attributes({"birth_year": 1990, "home_region": "eu"})
+    {}
+    """
+    if not isinstance(value, dict) or not value.keys() <= _EVENT_FIELD_TYPES.keys():
+        return {}
+    try:
+        for name, given in value.items():
+            msgspec.convert(given, _EVENT_FIELD_TYPES[name])
+    except msgspec.ValidationError:
+        return {}
+    return dict(value)
+
+
+def merge_attributes(
+    put: PersonAttributes | None, put_at_us: int, by_events: Mapping[str, tuple[int, Any]]
+) -> PersonAttributes | None:
+    """A person's effective attributes: per field, the later of a PUT and an event's setting.
+
+    A PUT sets every field at ``put_at_us`` (the server's clock); an event sets the fields it
+    names at its ``occurred_at``, given here as (occurred_at_us, value). On a tie the PUT wins.
+    The home region only ever comes from the PUT record.
+
+    >>> put = PersonAttributes(birth_year=1990, segments=["vip"], home_region="eu")
+    >>> merge_attributes(put, 10, {"birth_year": (20, 1991), "segments": (5, [])})
+    PersonAttributes(birth_year=1991, segments=['vip'], attributes={}, home_region='eu')
+    """
+    newer = {
+        name: value
+        for name, (at, value) in by_events.items()
+        if name in _EVENT_FIELD_TYPES and (put is None or at > put_at_us)
+    }
+    if not newer:
+        return put
+    return msgspec.convert(
+        {**msgspec.structs.asdict(put or PersonAttributes()), **newer}, PersonAttributes
+    )
 
 
 def check_attributes(

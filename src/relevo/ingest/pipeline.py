@@ -8,7 +8,7 @@ HTTP, bulk import and quarantine replay all come through ``IngestService.ingest`
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -16,8 +16,15 @@ from typing import Any, Literal
 import msgspec
 
 from relevo.decoding import decode
-from relevo.domain.derived import derive
-from relevo.domain.events import PERSON_FIELDS, Event, IngestMode, TimePolicy, check_event
+from relevo.domain.derived import Facets, derive
+from relevo.domain.events import (
+    DEFAULT_WEIGHTS,
+    PERSON_FIELDS,
+    Event,
+    IngestMode,
+    TimePolicy,
+    check_event,
+)
 from relevo.domain.pseudonyms import Pseudonymizer
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
@@ -61,13 +68,17 @@ class IngestService:
         time_policy: TimePolicy = TimePolicy(),
         limits: IngestLimits = IngestLimits(),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        weights_for: Callable[[str], Mapping[str, float]] = lambda _: DEFAULT_WEIGHTS,
     ) -> None:
+        """``weights_for`` gives a tenant's interaction weights, which online affinities and
+        item popularity fold with; ``rebuild_derived_state`` must be given the same."""
         self._storage = storage
         self._schemas = schemas
         self._pseudonymizer_for = pseudonymizer_for
         self._policy = time_policy
         self._limits = limits
         self._clock = clock
+        self._weights_for = weights_for
         self._homes: dict[tuple[str, str], str] = {}
 
     def ingest(
@@ -149,6 +160,8 @@ class IngestService:
         results: list[EventResult | None] = [None] * (len(accepted) + len(refused))
         # Outcomes (events naming a decision) are rare: one pass finds whether to join any.
         joins = any(event.decision_id is not None for _, event in accepted)
+        weights = self._weights_for(tenant.tenant_id)
+        facets = item_facets(self._storage, tenant.tenant_id, (e for _, e in accepted), weights)
         for region, (events, rejects) in by_region.items():
             partition = self._storage.partition(tenant.tenant_id, region)
             with partition.transaction() as writer:
@@ -165,6 +178,8 @@ class IngestService:
                     derive(
                         (e for (_, e), new in zip(events, fresh, strict=True) if new),
                         self._limits.recent_items_limit,
+                        weights,
+                        facets,
                     ),
                     self._limits.recent_items_limit,
                 )
@@ -238,6 +253,15 @@ class IngestService:
             else:
                 regions.append(tenant.default_region)
         return regions
+
+
+def item_facets(
+    storage: Storage, tenant_id: str, events: Iterable[Event], weights: Mapping[str, float]
+) -> Facets:
+    """The catalog facets ``derive`` needs for these events: one catalog read per batch, and
+    none for a batch whose events add no affinity (no item, or a type of weight 0)."""
+    wanted = {e.item_id for e in events if e.item_id is not None and weights.get(e.type)}
+    return storage.catalog(tenant_id).facets(sorted(wanted)) if wanted else {}
 
 
 def _pseudonymize_event(event: Event, pseudonymize: Pseudonymizer) -> None:

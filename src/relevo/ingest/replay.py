@@ -6,6 +6,7 @@ rebuilt state equals the live one and a replayed event is judged by today's rule
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import groupby
 
 import msgspec
@@ -13,7 +14,7 @@ import msgspec
 from relevo.domain.derived import derive
 from relevo.domain.events import IngestMode
 from relevo.domain.tenants import Tenant
-from relevo.ingest.pipeline import UNREPLAYABLE, IngestService
+from relevo.ingest.pipeline import UNREPLAYABLE, IngestService, item_facets
 from relevo.ports import Storage, iterate_log
 
 
@@ -23,11 +24,14 @@ class ReplayReport(msgspec.Struct):
     rejected: int = 0
 
 
-def rebuild_derived_state(storage: Storage, tenant: Tenant, recent_limit: int) -> dict[str, int]:
+def rebuild_derived_state(
+    storage: Storage, tenant: Tenant, recent_limit: int, weights: Mapping[str, float]
+) -> dict[str, int]:
     """Drop and rebuild every region's derived state from its log; events replayed per region.
 
-    One write transaction per region: live ingest into that region waits, so the rebuilt state
-    never misses an event appended meanwhile.
+    ``weights`` are the tenant's interaction weights, as the live path folds with them; the
+    catalog is read as it is now (see ``derive``). One write transaction per region: live
+    ingest into that region waits, so the rebuilt state never misses an event appended meanwhile.
     """
     replayed: dict[str, int] = {}
     for region in tenant.regions:
@@ -36,7 +40,9 @@ def rebuild_derived_state(storage: Storage, tenant: Tenant, recent_limit: int) -
         with partition.transaction() as writer:
             writer.clear_derived()
             for batch in iterate_log(partition):
-                writer.apply(derive((logged.event for logged in batch), recent_limit), recent_limit)
+                events = [logged.event for logged in batch]
+                facets = item_facets(storage, tenant.tenant_id, events, weights)
+                writer.apply(derive(events, recent_limit, weights, facets), recent_limit)
                 count += len(batch)
         replayed[region] = count
     return replayed

@@ -3,6 +3,7 @@ append, its derived state and its quarantined neighbours commit together or not 
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -12,9 +13,21 @@ import msgspec
 
 from relevo.adapters.sqlite.database import Database, to_datetime
 from relevo.domain.decisions import Trace
-from relevo.domain.derived import DerivedState, RecentItem, StateDelta, merge_recent, micros
+from relevo.domain.derived import (
+    DAY_US,
+    DerivedState,
+    EventAttribute,
+    PersonDay,
+    RecentItem,
+    StateDelta,
+    best,
+    decayed,
+    merge_recent,
+    micros,
+)
 from relevo.domain.events import Event
 from relevo.domain.people import PersonAttributes
+from relevo.domain.person_state import PersonState, person_state
 from relevo.domain.violations import Violation
 from relevo.ports import Activity, LoggedEvent, NewQuarantineRecord, Outcome, QuarantineRecord
 
@@ -78,11 +91,35 @@ MIGRATIONS = (
         updated_at_us INTEGER NOT NULL
     ) WITHOUT ROWID
     """,
+    """
+    CREATE TABLE person_days (
+        person TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        body BLOB NOT NULL,
+        PRIMARY KEY (person, day)
+    ) WITHOUT ROWID;
+    -- keyed by day first: trending reads only the latest days, of every item
+    CREATE TABLE item_days (
+        day INTEGER NOT NULL,
+        item_id TEXT NOT NULL,
+        milli INTEGER NOT NULL,
+        PRIMARY KEY (day, item_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE person_event_attributes (
+        person TEXT NOT NULL,
+        field TEXT NOT NULL,
+        occurred_at_us INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
+        value BLOB NOT NULL,
+        PRIMARY KEY (person, field)
+    ) WITHOUT ROWID
+    """,
 )
 
 _encode = msgspec.json.encode
 _event_decoder = msgspec.json.Decoder(Event)
 _recent_decoder = msgspec.json.Decoder(list[RecentItem])
+_person_day_decoder = msgspec.json.Decoder(PersonDay)
 _reasons_decoder = msgspec.json.Decoder(list[Violation])
 _attributes_decoder = msgspec.json.Decoder(PersonAttributes)
 _trace_decoder = msgspec.json.Decoder(Trace)
@@ -93,11 +130,34 @@ class _Session(msgspec.Struct):
 
 
 _session_decoder = msgspec.json.Decoder(_Session)  # reads one field of a body, skips the rest
-_DERIVED_TABLES = ("type_counts", "item_stats", "recent_items")
+_DERIVED_TABLES = (
+    "type_counts",
+    "item_stats",
+    "recent_items",
+    "person_days",
+    "item_days",
+    "person_event_attributes",
+)
+_READ_HALF_LIVES = 20
+"""Days older than this many half-lives weigh under a millionth: trending does not read them."""
 _INSERT_EVENT = (
     "INSERT INTO events (event_id, type, occurred_at_us, received_at_us, person, item_id, body)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+
+
+@contextmanager
+def _snapshot(db: sqlite3.Connection) -> Iterator[None]:
+    """Several reads that see one and the same commit: in WAL mode a read transaction keeps the
+    snapshot of its first read, so no ingest can land between them."""
+    if db.in_transaction:  # inside a write: already one view
+        yield
+        return
+    db.execute("BEGIN")
+    try:
+        yield
+    finally:
+        db.execute("COMMIT")
 
 
 class SqlitePartitionWriter:
@@ -165,6 +225,24 @@ class SqlitePartitionWriter:
             " SET n = n + excluded.n, last_at_us = max(last_at_us, excluded.last_at_us)",
             [(item, kind, s.count, s.last_at_us) for (item, kind), s in delta.item_stats.items()],
         )
+        if delta.person_days:
+            self._merge_person_days(delta.person_days)
+        db.executemany(
+            "INSERT INTO item_days VALUES (?, ?, ?)"
+            " ON CONFLICT (day, item_id) DO UPDATE SET milli = milli + excluded.milli",
+            [(day, item, milli) for (item, day), milli in delta.item_days.items()],
+        )
+        if delta.attributes:
+            db.executemany(
+                "INSERT INTO person_event_attributes VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (person, field) DO UPDATE SET occurred_at_us ="
+                " excluded.occurred_at_us, event_id = excluded.event_id, value = excluded.value"
+                " WHERE (excluded.occurred_at_us, excluded.event_id) > (occurred_at_us, event_id)",
+                [
+                    (person, name, a.occurred_at_us, a.event_id, _encode(a.value))
+                    for (person, name), a in delta.attributes.items()
+                ],
+            )
         if not delta.recent:
             return
         people = list(delta.recent)
@@ -182,6 +260,27 @@ class SqlitePartitionWriter:
                 (person, _encode(merge_recent(current.get(person, ()), new, recent_limit)))
                 for person, new in delta.recent.items()
             ],
+        )
+
+    def _merge_person_days(self, days: dict[tuple[str, int], PersonDay]) -> None:
+        """Fold the delta's records into the stored ones, reading only those it touches."""
+        merged = dict(days)
+        keys = list(days)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            values = ", ".join(["(?, ?)"] * len(chunk))
+            for person, day, body in self._db.execute(
+                "SELECT t.person, t.day, t.body FROM (VALUES"
+                f" {values}) AS k JOIN person_days AS t ON t.person = k.column1"
+                " AND t.day = k.column2",
+                [part for key in chunk for part in key],
+            ):
+                held = _person_day_decoder.decode(body)
+                held.merge(days[(person, day)])
+                merged[(person, day)] = held
+        self._db.executemany(
+            "INSERT OR REPLACE INTO person_days VALUES (?, ?, ?)",
+            [(person, day, _encode(record)) for (person, day), record in merged.items()],
         )
 
     def clear_derived(self) -> None:
@@ -274,6 +373,39 @@ class SqliteRegionPartition:
             ).fetchone()
         return [] if row is None else _recent_decoder.decode(row[0])
 
+    def person_state(self, person_key: str, now_us: int) -> PersonState:
+        with self._db.reading() as db, _snapshot(db):
+            recent = db.execute(
+                "SELECT entries FROM recent_items WHERE person = ?", (person_key,)
+            ).fetchone()
+            days = db.execute(
+                "SELECT day, body FROM person_days WHERE person = ?", (person_key,)
+            ).fetchall()
+            put = db.execute(
+                "SELECT body, updated_at_us FROM person_attributes WHERE person = ?",
+                (person_key,),
+            ).fetchone()
+            by_events = db.execute(
+                "SELECT field, occurred_at_us, value FROM person_event_attributes WHERE person = ?",
+                (person_key,),
+            ).fetchall()
+        return person_state(
+            [] if recent is None else _recent_decoder.decode(recent[0]),
+            [(day, _person_day_decoder.decode(body)) for day, body in days],
+            None if put is None else (_attributes_decoder.decode(put[0]), put[1]),
+            {name: (at, msgspec.json.decode(value)) for name, at, value in by_events},
+            now_us,
+        )
+
+    def trending(self, now_us: int, half_life_days: float, limit: int) -> list[tuple[str, float]]:
+        today = now_us // DAY_US
+        with self._db.reading() as db:
+            rows = db.execute(
+                "SELECT item_id, day, milli FROM item_days WHERE day >= ?",
+                (today - math.ceil(half_life_days * _READ_HALF_LIVES),),
+            ).fetchall()
+        return best(decayed(rows, today, half_life_days), limit)
+
     def attributes(self, person_keys: Sequence[str]) -> dict[str, PersonAttributes]:
         keys = list(person_keys)
         found: dict[str, PersonAttributes] = {}
@@ -323,7 +455,20 @@ class SqliteRegionPartition:
                 person: _recent_decoder.decode(entries)
                 for person, entries in db.execute("SELECT person, entries FROM recent_items")
             }
-        return DerivedState(counts, stats, recent)
+            person_days: dict[str, dict[int, PersonDay]] = {}
+            for person, day, body in db.execute("SELECT person, day, body FROM person_days"):
+                person_days.setdefault(person, {})[day] = _person_day_decoder.decode(body)
+            item_days = db.execute(
+                "SELECT item_id, day, milli FROM item_days ORDER BY 1, 2"
+            ).fetchall()
+            by_events: dict[str, dict[str, EventAttribute]] = {}
+            for person, name, at, event_id, value in db.execute(
+                "SELECT * FROM person_event_attributes"
+            ):
+                by_events.setdefault(person, {})[name] = EventAttribute(
+                    at, event_id, msgspec.json.decode(value)
+                )
+        return DerivedState(counts, stats, recent, person_days, item_days, by_events)
 
     def decision(self, decision_id: str) -> Trace | None:
         with self._db.reading() as db:

@@ -53,7 +53,14 @@ MIGRATIONS = (
     """,
 )
 
+
+class _Facets(msgspec.Struct):
+    category: str | None = None
+    tags: list[str] = []
+
+
 _item_decoder = msgspec.json.Decoder(Item)
+_facets_decoder = msgspec.json.Decoder(_Facets)  # reads two fields of a body, skips the rest
 _schema_decoder = msgspec.json.Decoder(EventSchema)
 _encode = msgspec.json.encode
 
@@ -92,6 +99,19 @@ class SqliteCatalog:
                 (after or "", limit),
             ).fetchall()
         return [_item_decoder.decode(body) for (body,) in rows]
+
+    def facets(self, item_ids: Sequence[str]) -> dict[str, tuple[str | None, list[str]]]:
+        found: dict[str, tuple[str | None, list[str]]] = {}
+        decode = _facets_decoder.decode
+        with self._db.reading() as db:
+            for chunk in _chunks(list(item_ids)):
+                marks = ",".join("?" * len(chunk))
+                for item_id, body in db.execute(
+                    f"SELECT item_id, body FROM items WHERE item_id IN ({marks})", chunk
+                ):
+                    facets = decode(body)
+                    found[item_id] = (facets.category, facets.tags)
+        return found
 
 
 class SqliteSchemaRegistry:
