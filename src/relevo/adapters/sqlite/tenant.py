@@ -93,6 +93,13 @@ class SqliteCatalog:
             ).fetchall()
         return [_item_decoder.decode(body) for (body,) in rows]
 
+    def version(self) -> tuple[int, int]:
+        """(items, latest change): an upsert stamps the time, a delete lowers the count."""
+        with self._db.reading() as db:
+            return db.execute(
+                "SELECT count(*), coalesce(max(updated_at_us), 0) FROM items"
+            ).fetchone()
+
 
 class SqliteSchemaRegistry:
     """Schemas are immutable once added, so the whole registry is cached and re-read only when
