@@ -716,7 +716,7 @@ def _because(
     if served is None or people is None or not recent:
         return None
     models = [bases[name] for name in PERSONAL if name in item_sources and name in bases]
-    if not bases and served.record.name in PERSONAL:
+    if not bases and served.record.name in PERSONAL and served.record.name in item_sources:
         models = [served.model]
     index = served.index.get(item_id)
     for model in models:
