@@ -32,6 +32,9 @@ def create_app(relevo: Relevo) -> Starlette:
 
     app = Starlette(
         routes=[
+            # The hot paths first: a request is matched against the routes in order.
+            Route("/v1/recommend", recommend.post_recommend, methods=["POST"]),
+            Route("/v1/rank", recommend.post_rank, methods=["POST"]),
             Route("/v1/events", events.post_events, methods=["POST"]),
             Route("/v1/items", items.post_items, methods=["POST"]),
             Route("/v1/items", items.list_items, methods=["GET"]),
@@ -40,8 +43,6 @@ def create_app(relevo: Relevo) -> Starlette:
             Route("/v1/items/{item_id}", items.delete_item, methods=["DELETE"]),
             Route("/v1/people/{user_id}", people.put_person, methods=["PUT"]),
             Route("/v1/people/{user_id}", people.get_person, methods=["GET"]),
-            Route("/v1/recommend", recommend.post_recommend, methods=["POST"]),
-            Route("/v1/rank", recommend.post_rank, methods=["POST"]),
             Route("/v1/items/{item_id}/similar", recommend.get_similar, methods=["GET"]),
             Route("/v1/schemas", schemas.post_schema, methods=["POST"]),
             Route("/v1/schemas", schemas.list_schemas, methods=["GET"]),
