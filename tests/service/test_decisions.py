@@ -365,3 +365,26 @@ def test_precomputed_rankings_answer_as_the_model_would_have(shop, monkeypatch) 
     monkeypatch.setattr(served.model, "explain", lambda *a, **k: pytest.fail("not explained"))
     found = [batched.decide(tenant, ask(user_id=f"u{p}", k=4)).items for p in range(6)]
     assert found == expected  # the same items, with the reasons found ahead
+
+
+def test_a_placement_sets_the_candidate_sources_and_their_counts(shop) -> None:
+    relevo, tenant = shop
+    data = from_log(relevo.storage, tenant, DEFAULT_WEIGHTS)
+    relevo.training.train(tenant, data, ["trending", "ease", "als", "content", "session", "hybrid"])
+    others = {name: 0 for name in ("popularity", "trending", "ease", "als", "content", "session")}
+    service = decider(
+        relevo,
+        {
+            "all-sources": {"model": "hybrid"},
+            "knn-only": {"model": "hybrid", "sources": {**others, "itemknn": 2}},
+        },
+    )
+    wide = service.decide(tenant, ask(placement="all-sources", k=8, explain=True))
+    narrow = service.decide(tenant, ask(placement="knn-only", k=8, explain=True))
+    assert wide.fallback == narrow.fallback == "none"
+    assert len({s for item in wide.trace.sources.values() for s in item} - {"popular"}) > 1
+    proposed = [i for i, found in narrow.trace.sources.items() if found != ["popular"]]
+    assert 1 <= len(proposed) <= 2
+    assert all(narrow.trace.sources[i] == ["itemknn"] for i in proposed)
+    with pytest.raises(ValueError, match="unknown candidate source 'magic'"):
+        strategies({"bad": {"sources": {"magic": 3}}}, ("itemknn",))

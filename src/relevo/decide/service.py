@@ -44,7 +44,7 @@ from relevo.domain.items import Item
 from relevo.domain.people import PersonAttributes, age_on
 from relevo.domain.policy import Audience, apply_checks, policy_checks, request_checks
 from relevo.domain.pseudonyms import Pseudonymizer
-from relevo.domain.strategies import DEFAULT_PLACEMENT, Strategy
+from relevo.domain.strategies import DEFAULT_PLACEMENT, Ranker, Strategy
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
 from relevo.models.base import People
@@ -144,7 +144,7 @@ class DecisionService:
         self._popular_lists = TtlCache(max_entries=1_000, ttl_s=24 * 3600)
         self._stopped = threading.Event()
         # (tenant, model) pairs placements use, with the version precomputed for (or "").
-        self._served_models: dict[tuple[str, str], tuple[Tenant, str]] = {}
+        self._served_models: dict[tuple[str, Ranker], tuple[Tenant, str]] = {}
 
     def decide(self, tenant: Tenant, request: DecisionRequest) -> Decision:
         """Decide in this thread, blocking while the model runs (CLI, tests, worker threads)."""
@@ -344,14 +344,15 @@ class DecisionService:
         """The placement's model ranks the person: from the cache while they have done nothing
         new and no model was promoted, else within the budget; when it cannot, the person's
         last ranking (precomputed), else the fallback named."""
-        self._served_models.setdefault((tenant.tenant_id, strategy.model), (tenant, ""))
-        served = self._serving.model(tenant, strategy.model)
+        ranker = strategy.ranker
+        self._served_models.setdefault((tenant.tenant_id, ranker), (tenant, ""))
+        served = self._serving.model(tenant, ranker.model)
         if served is None:
             return ModelStage("no_model")
         people = _once(lambda: self._people(tenant, served, recent, region))
         asked = None if request.candidates is None else tuple(request.candidates)
-        ranking_key = (tenant.tenant_id, person, region, marker, served.version, asked)
-        latest_key = (tenant.tenant_id, person, region, asked)
+        ranking_key = (tenant.tenant_id, person, region, marker, served.version, ranker, asked)
+        latest_key = (tenant.tenant_id, person, region, ranker, asked)
         outcome = self._rankings.get(ranking_key)
         CACHE_LOOKUPS.labels("rankings", "miss" if outcome is None else "hit").inc()
         if outcome is None:
@@ -365,7 +366,7 @@ class DecisionService:
             self._rankings.put(ranking_key, outcome)
             self._latest.put(latest_key, (served.version, outcome))
             if asked is None:
-                self._active.put((tenant.tenant_id, person, region), (tenant, strategy.model))
+                self._active.put((tenant.tenant_id, person, region), (tenant, ranker))
         return ModelStage("none", served.version, outcome, served, people)
 
     def refresh(self, limit: int = 1_000) -> int:
@@ -377,33 +378,37 @@ class DecisionService:
             found = self._active.get(key)
             if found is None:
                 continue
-            tenant, model_name = found
+            tenant, ranker = found
             _, person, region = key
-            served = self._serving.model(tenant, model_name)
+            served = self._serving.model(tenant, ranker.model)
             if served is None or person is None:
                 continue
             recent = self._storage.partition(tenant.tenant_id, region).recent_items(person)
             marker = recent[0].event_id if recent else ""
-            ranking_key = (tenant.tenant_id, person, region, marker, served.version, None)
+            ranking_key = (tenant.tenant_id, person, region, marker, served.version, ranker, None)
             if self._rankings.get(ranking_key) is not None:
                 continue
             try:
                 one = self._people(tenant, served, recent, region)
-                outcome = _score(served, one, None)
+                outcome = _score(served, one, None, ranker.sources)
                 _explain_ahead(outcome, served, one, recent, self._serving.catalog(tenant))
             except Exception:  # a broken model is the request path's to report
                 continue
             self._rankings.put(ranking_key, outcome)
-            self._latest.put((tenant.tenant_id, person, region, None), (served.version, outcome))
+            self._latest.put(
+                (tenant.tenant_id, person, region, ranker, None), (served.version, outcome)
+            )
             PRECOMPUTED.inc()
             ranked += 1
         return ranked
 
-    def precompute(self, tenant: Tenant, model_name: str, limit: int = 10_000) -> int:
+    def precompute(self, tenant: Tenant, ranker: Ranker | str, limit: int = 10_000) -> int:
         """Rank, in batches, each region's ``limit`` most recently active people with the
-        promoted ``model_name``, so that their first request after a start or a promotion
-        finds a ranking ready. Returns how many were ranked."""
-        served = self._serving.model(tenant, model_name)
+        ranker's promoted model (a name: with its trained sources), so that their first
+        request after a start or a promotion finds a ranking ready. Returns how many were
+        ranked."""
+        ranker = Ranker(ranker) if isinstance(ranker, str) else ranker
+        served = self._serving.model(tenant, ranker.model)
         if served is None:
             return 0
         done = 0
@@ -414,19 +419,19 @@ class DecisionService:
                 chunk = people[start : start + 256]
                 recents = [partition.recent_items(person) for person in chunk]
                 batch = [self._people(tenant, served, r, region) for r in recents]
-                rankings = _rankings(served, _stack(batch))
+                rankings = _rankings(served, _stack(batch), None, ranker.sources)
                 catalog = self._serving.catalog(tenant)
                 for person, recent, one, ranking in zip(
                     chunk, recents, batch, rankings, strict=True
                 ):
                     _explain_ahead(ranking, served, one, recent, catalog)
                     marker = recent[0].event_id if recent else ""
-                    key = (tenant.tenant_id, person, region, marker, served.version, None)
+                    key = (tenant.tenant_id, person, region, marker, served.version, ranker, None)
                     self._rankings.put(key, ranking)
                     self._latest.put(
-                        (tenant.tenant_id, person, region, None), (served.version, ranking)
+                        (tenant.tenant_id, person, region, ranker, None), (served.version, ranking)
                     )
-                    self._active.put((tenant.tenant_id, person, region), (tenant, model_name))
+                    self._active.put((tenant.tenant_id, person, region), (tenant, ranker))
                 done += len(chunk)
                 PRECOMPUTED.inc(len(chunk))
         return done
@@ -452,11 +457,11 @@ class DecisionService:
     def _precompute_promoted(self) -> None:
         """Precompute for every model a placement of a tenant seen here uses, once per
         promoted version."""
-        for (tenant_id, model_name), (tenant, done) in list(self._served_models.items()):
-            served = self._serving.model(tenant, model_name)
+        for (tenant_id, ranker), (tenant, done) in list(self._served_models.items()):
+            served = self._serving.model(tenant, ranker.model)
             if served is not None and served.version != done:
-                self.precompute(tenant, model_name)
-                self._served_models[(tenant_id, model_name)] = (tenant, served.version)
+                self.precompute(tenant, ranker)
+                self._served_models[(tenant_id, ranker)] = (tenant, served.version)
 
     def close(self) -> None:
         self._stopped.set()
@@ -531,7 +536,9 @@ class DecisionService:
         )
         if not breaker.allows():
             return "circuit_open"
-        future = self._pool.submit(_score, served, people, request.candidates)
+        future = self._pool.submit(
+            _score, served, people, request.candidates, strategy.ranker.sources
+        )
         try:
             outcome = yield future, strategy.model_budget_ms / 1000
         except TimeoutError:  # concurrent.futures' and asyncio's are both this one
@@ -656,22 +663,31 @@ def _explain_ahead(
             )
 
 
-def _score(served: ServingModel, people: People, candidates: list[str] | None) -> Ranking:
+def _score(
+    served: ServingModel,
+    people: People,
+    candidates: list[str] | None,
+    sources: tuple[tuple[str, int], ...] = (),
+) -> Ranking:
     """Run the model for one person: their best unseen items (or the caller's candidates)."""
-    return _rankings(served, people, candidates)[0]
+    return _rankings(served, people, candidates, sources)[0]
 
 
 def _rankings(
-    served: ServingModel, people: People, candidates: list[str] | None = None
+    served: ServingModel,
+    people: People,
+    candidates: list[str] | None = None,
+    sources: tuple[tuple[str, int], ...] = (),
 ) -> list[Ranking]:
-    """Run the model for a batch of people (one call, vectorized): each one's ranking."""
+    """Run the model for a batch of people (one call, vectorized): each one's ranking.
+    ``sources`` (a hybrid's candidate counts per base) means nothing to other models."""
     model, index = served.model, served.index
     items = None
     if candidates is not None:
         items = np.asarray([index[c] for c in candidates if c in index], dtype=np.int64)
     rank = getattr(model, "rank", None)
     if rank is not None:
-        scores, proposals = rank(people, items)
+        scores, proposals = rank(people, items, dict(sources) or None)
     else:
         scores, proposals = model.score(people, items), {}
     ids = model.item_ids if items is None else model.item_ids[items]
