@@ -21,6 +21,7 @@ from pydantic_settings import (
 
 from relevo.domain.events import DEFAULT_WEIGHTS
 from relevo.domain.strategies import Strategy, strategies
+from relevo.training.names import HYBRID_BASES
 
 
 class ConfigError(Exception):
@@ -104,7 +105,7 @@ def load_settings(**overrides: object) -> Settings:
 def placement_strategies(settings: Settings) -> dict[str, Strategy]:
     """Every placement's strategy, or a ConfigError naming the placement and the field."""
     try:
-        return strategies(settings.placements)
+        return strategies(settings.placements, HYBRID_BASES)
     except ValueError as error:
         raise ConfigError(f"invalid configuration:\n  RELEVO_{error}") from None
 

@@ -53,6 +53,7 @@ class LatencyMiddleware:
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
         self.app = app
+        self._series: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,8 +64,11 @@ class LatencyMiddleware:
             await self.app(scope, receive, send)
         finally:
             route = scope.get("route")
-            name = getattr(route, "path", "unmatched")
-            REQUEST_SECONDS.labels(name, scope["method"]).observe(time.perf_counter() - started)
+            key = (getattr(route, "path", "unmatched"), scope["method"])
+            series = self._series.get(key)
+            if series is None:  # looking a labelled series up costs more than observing it
+                series = self._series[key] = REQUEST_SECONDS.labels(*key)
+            series.observe(time.perf_counter() - started)
 
 
 async def metrics_endpoint(request: Request) -> Response:

@@ -102,6 +102,11 @@ class Catalog(Protocol):
         """
         ...
 
+    def version(self) -> tuple[int, int]:
+        """Changes whenever an item is added, changed or deleted: what serving polls to know
+        when to read the catalog again."""
+        ...
+
 
 class SchemaRegistry(Protocol):
     def add(self, schema: EventSchema, at: datetime) -> None: ...

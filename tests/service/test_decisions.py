@@ -3,6 +3,7 @@ reasons, and the fallback chain under injected faults."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from datetime import timedelta
 
@@ -237,6 +238,25 @@ def test_a_slow_model_is_not_waited_for(shop, monkeypatch) -> None:
     assert answer.fallback == "model_timeout" and len(answer.items) == 5
 
 
+def test_on_the_event_loop_a_slow_model_is_not_waited_for_either(shop, monkeypatch) -> None:
+    relevo, tenant = shop
+    service = decider(relevo, {"tight": {"model": "itemknn", "model_budget_ms": 20}})
+    served = service._serving.model(tenant, "itemknn")
+    release = threading.Event()
+    monkeypatch.setattr(served.model, "score", lambda *a, **k: release.wait(10))
+
+    async def decide_twice():
+        slow = asyncio.create_task(service.decide_async(tenant, ask(placement="tight")))
+        other = await service.decide_async(tenant, ask(placement="tight", user_id="u2"))
+        return await slow, other
+
+    answer, other = asyncio.run(decide_twice())
+    still_running = not release.is_set()
+    release.set()
+    assert still_running
+    assert answer.fallback == other.fallback == "model_timeout" and len(answer.items) == 5
+
+
 def test_policy_that_cannot_be_read_fails_closed(shop, monkeypatch) -> None:
     relevo, tenant = shop
 
@@ -342,7 +362,29 @@ def test_precomputed_rankings_answer_as_the_model_would_have(shop, monkeypatch) 
     assert batched.precompute(tenant, "itemknn") == 30  # every person of the shop, one region
     served = batched._serving.model(tenant, "itemknn")
     monkeypatch.setattr(served.model, "score", lambda *a, **k: pytest.fail("not precomputed"))
+    monkeypatch.setattr(served.model, "explain", lambda *a, **k: pytest.fail("not explained"))
     found = [batched.decide(tenant, ask(user_id=f"u{p}", k=4)).items for p in range(6)]
-    assert [[i.item_id for i in items] for items in found] == [
-        [i.item_id for i in items] for items in expected
-    ]
+    assert found == expected  # the same items, with the reasons found ahead
+
+
+def test_a_placement_sets_the_candidate_sources_and_their_counts(shop) -> None:
+    relevo, tenant = shop
+    data = from_log(relevo.storage, tenant, DEFAULT_WEIGHTS)
+    relevo.training.train(tenant, data, ["trending", "ease", "als", "content", "session", "hybrid"])
+    others = {name: 0 for name in ("popularity", "trending", "ease", "als", "content", "session")}
+    service = decider(
+        relevo,
+        {
+            "all-sources": {"model": "hybrid"},
+            "knn-only": {"model": "hybrid", "sources": {**others, "itemknn": 2}},
+        },
+    )
+    wide = service.decide(tenant, ask(placement="all-sources", k=8, explain=True))
+    narrow = service.decide(tenant, ask(placement="knn-only", k=8, explain=True))
+    assert wide.fallback == narrow.fallback == "none"
+    assert len({s for item in wide.trace.sources.values() for s in item} - {"popular"}) > 1
+    proposed = [i for i, found in narrow.trace.sources.items() if found != ["popular"]]
+    assert 1 <= len(proposed) <= 2
+    assert all(narrow.trace.sources[i] == ["itemknn"] for i in proposed)
+    with pytest.raises(ValueError, match="unknown candidate source 'magic'"):
+        strategies({"bad": {"sources": {"magic": 3}}}, ("itemknn",))

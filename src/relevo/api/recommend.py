@@ -1,5 +1,6 @@
 """``POST /v1/recommend``, ``POST /v1/rank`` and ``GET /v1/items/{id}/similar``: the decision
-hot path. Kept to: authorize, decode, decide in a worker thread, encode."""
+hot path. Kept to: authorize, decode, decide (on the event loop; a model run alone goes to a
+thread), encode."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ async def _decide(request: Request, ranking: bool) -> Response:
     if asked is None or problems:
         status = 400 if problems and problems[0].rule == "json" else 422
         raise Problem(status, "The request breaks the decision contract.", problems)
-    decision = await run_in_threadpool(engine(request).decisions.decide, tenant, asked)
+    decision = await engine(request).decisions.decide_async(tenant, asked)
     return json_response(decision)
 
 

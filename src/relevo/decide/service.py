@@ -11,13 +11,14 @@ to every path; the answer names the fallback used.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import itertools
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Callable, Generator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -43,7 +44,7 @@ from relevo.domain.items import Item
 from relevo.domain.people import PersonAttributes, age_on
 from relevo.domain.policy import Audience, apply_checks, policy_checks, request_checks
 from relevo.domain.pseudonyms import Pseudonymizer
-from relevo.domain.strategies import DEFAULT_PLACEMENT, Strategy
+from relevo.domain.strategies import DEFAULT_PLACEMENT, Ranker, Strategy
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
 from relevo.models.base import People
@@ -68,10 +69,27 @@ VERBS = {
 NEW_FOR = timedelta(days=14)
 CACHEABLE = frozenset({"none", "no_model", "no_consent"})  # not answers to a passing fault
 MAX_REASONS = 2  # the strongest two: a list of five reasons reads as none
+EXPLAINED_AHEAD = 12  # a precomputed ranking's items whose "Because you..." is found with it
 
 
-Ranking = tuple[list[tuple[str, float]], dict[str, list[str]], dict[str, str | None]]
-"""(item, score) best first, each item's sources, and room for their explanations."""
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """A model's ranking of one person: items best first, their scores and sources, and the
+    explanations found so far (filled as answers need them, kept while the ranking is cached).
+
+    Only tuples and dicts of strings and floats inside: tens of thousands of rankings stay
+    cached, and the garbage collector soon stops scanning such containers (the lists of
+    tuples this used to hold made a full collection take 0.3 s, an answer's worth of stall).
+    """
+
+    items: tuple[str, ...] = ()
+    scores: dict[str, float] = field(default_factory=dict)
+    sources: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    because: dict[str, str | None] = field(default_factory=dict)
+
+
+ModelRun = tuple[Future, float]
+"""A model run in the pool, and the seconds the decision may wait for it."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +98,7 @@ class ModelStage:
 
     fallback: str
     version: str = ""
-    ranking: Ranking = field(default_factory=lambda: ([], {}, {}))
+    ranking: Ranking = field(default_factory=Ranking)
     served: ServingModel | None = None
     people: Callable[[], People] | None = None  # built only if a model must run
 
@@ -126,9 +144,48 @@ class DecisionService:
         self._popular_lists = TtlCache(max_entries=1_000, ttl_s=24 * 3600)
         self._stopped = threading.Event()
         # (tenant, model) pairs placements use, with the version precomputed for (or "").
-        self._served_models: dict[tuple[str, str], tuple[Tenant, str]] = {}
+        self._served_models: dict[tuple[str, Ranker], tuple[Tenant, str]] = {}
 
     def decide(self, tenant: Tenant, request: DecisionRequest) -> Decision:
+        """Decide in this thread, blocking while the model runs (CLI, tests, worker threads)."""
+        steps = self._decide(tenant, request)
+        try:
+            wait = next(steps)
+            while True:
+                future, budget_s = wait
+                try:
+                    outcome = future.result(timeout=budget_s)
+                except BaseException as error:  # the decision takes the fallback it names
+                    wait = steps.throw(error)
+                else:
+                    wait = steps.send(outcome)
+        except StopIteration as done:
+            return done.value
+
+    async def decide_async(self, tenant: Tenant, request: DecisionRequest) -> Decision:
+        """Decide on the event loop: everything but the model is a few in-memory steps and
+        point reads, so it runs inline (a hop to a worker thread cost more than a cached
+        decision); only a model run goes to the pool, awaited within its budget."""
+        steps = self._decide(tenant, request)
+        try:
+            wait = next(steps)
+            while True:
+                future, budget_s = wait
+                try:
+                    outcome = await asyncio.wait_for(asyncio.wrap_future(future), budget_s)
+                except BaseException as error:
+                    wait = steps.throw(error)
+                else:
+                    wait = steps.send(outcome)
+        except StopIteration as done:
+            return done.value
+
+    def _decide(
+        self, tenant: Tenant, request: DecisionRequest
+    ) -> Generator[ModelRun, Ranking, Decision]:
+        """The decision's steps. It yields once if the model must run: the driver (``decide``
+        or ``decide_async``) waits for the future within the budget, then sends the ranking
+        back or throws the error or timeout in."""
         started = time.perf_counter()
         stages: dict[str, float] = {}
         strategy = self._strategy(request.placement)
@@ -155,9 +212,12 @@ class DecisionService:
         elif not _may_personalize(request):
             stage = ModelStage("no_consent")
         else:
-            stage = self._model_stage(tenant, strategy, request, person, region, recent, marker)
+            stage = yield from self._model_stage(
+                tenant, strategy, request, person, region, recent, marker
+            )
         fallback, model_version = stage.fallback, stage.version
-        ranked, sources, because = stage.ranking
+        ranked, sources, because = stage.ranking.items, stage.ranking.sources, stage.ranking.because
+        scores = dict(stage.ranking.scores)  # fills and boosts change it; the cached stays
         stages["model"] = _since(started) - sum(stages.values())
 
         seen = self._seen(recent, strategy, now)
@@ -165,14 +225,14 @@ class DecisionService:
             request.filters, set(request.exclude_ids), seen, strategy.parsed_rules()
         )
         if request.candidates is not None and fallback != "none":
-            ranked = [(item, 0.0) for item in request.candidates]  # the caller's order
+            ranked = tuple(request.candidates)  # the caller's order
+            scores = dict.fromkeys(ranked, 0.0)
         # Enough to fill k after diversity and exploration; every candidate when boosts reorder.
         reorders = strategy.max_per_category is not None or any(
             rule.action == "boost" for rule in strategy.parsed_rules()
         )
         want = None if reorders else request.k * 5
-        allowed, reports = apply_checks([i for i, _ in ranked], catalog.get, checks, want)
-        scores = dict(ranked)
+        allowed, reports = apply_checks(ranked, catalog.get, checks, want)
         if len(allowed) < request.k and request.candidates is None:
             fill, fill_reports, kind = self._fallback_items(
                 tenant, strategy, region, catalog, checks, want
@@ -182,7 +242,7 @@ class DecisionService:
                 fallback = kind if added else "nothing_allowed"
             sources = dict(sources)  # the cached ranking's own stays as it was
             for item in added:
-                sources[item] = [*sources.get(item, []), "popular"]
+                sources[item] = (*sources.get(item, ()), "popular")
                 scores[item] = 0.0
             allowed += added
             reports = _merge(reports, fill_reports)
@@ -214,7 +274,7 @@ class DecisionService:
                 "recent_items": [r.item_id for r in recent],
                 "age_known": audience.age is not None,
             },
-            sources={i: sources.get(i, []) for i in chosen},
+            sources={i: list(sources.get(i, ())) for i in chosen},
             filters=reports,
             scores={i: scores.get(i, 0.0) for i in chosen},
             stages_ms={k: round(v, 3) for k, v in stages.items()},
@@ -280,22 +340,23 @@ class DecisionService:
         region: str,
         recent: list[RecentItem],
         marker: str,
-    ) -> ModelStage:
+    ) -> Generator[ModelRun, Ranking, ModelStage]:
         """The placement's model ranks the person: from the cache while they have done nothing
         new and no model was promoted, else within the budget; when it cannot, the person's
         last ranking (precomputed), else the fallback named."""
-        self._served_models.setdefault((tenant.tenant_id, strategy.model), (tenant, ""))
-        served = self._serving.model(tenant, strategy.model)
+        ranker = strategy.ranker
+        self._served_models.setdefault((tenant.tenant_id, ranker), (tenant, ""))
+        served = self._serving.model(tenant, ranker.model)
         if served is None:
             return ModelStage("no_model")
         people = _once(lambda: self._people(tenant, served, recent, region))
         asked = None if request.candidates is None else tuple(request.candidates)
-        ranking_key = (tenant.tenant_id, person, region, marker, served.version, asked)
-        latest_key = (tenant.tenant_id, person, region, asked)
+        ranking_key = (tenant.tenant_id, person, region, marker, served.version, ranker, asked)
+        latest_key = (tenant.tenant_id, person, region, ranker, asked)
         outcome = self._rankings.get(ranking_key)
         CACHE_LOOKUPS.labels("rankings", "miss" if outcome is None else "hit").inc()
         if outcome is None:
-            outcome = self._run_model(tenant, strategy, served, people(), request)
+            outcome = yield from self._run_model(tenant, strategy, served, people(), request)
             if isinstance(outcome, str):
                 earlier = self._latest.get(latest_key) if person is not None else None
                 if earlier is None:
@@ -305,7 +366,7 @@ class DecisionService:
             self._rankings.put(ranking_key, outcome)
             self._latest.put(latest_key, (served.version, outcome))
             if asked is None:
-                self._active.put((tenant.tenant_id, person, region), (tenant, strategy.model))
+                self._active.put((tenant.tenant_id, person, region), (tenant, ranker))
         return ModelStage("none", served.version, outcome, served, people)
 
     def refresh(self, limit: int = 1_000) -> int:
@@ -317,31 +378,37 @@ class DecisionService:
             found = self._active.get(key)
             if found is None:
                 continue
-            tenant, model_name = found
+            tenant, ranker = found
             _, person, region = key
-            served = self._serving.model(tenant, model_name)
+            served = self._serving.model(tenant, ranker.model)
             if served is None or person is None:
                 continue
             recent = self._storage.partition(tenant.tenant_id, region).recent_items(person)
             marker = recent[0].event_id if recent else ""
-            ranking_key = (tenant.tenant_id, person, region, marker, served.version, None)
+            ranking_key = (tenant.tenant_id, person, region, marker, served.version, ranker, None)
             if self._rankings.get(ranking_key) is not None:
                 continue
             try:
-                outcome = _score(served, self._people(tenant, served, recent, region), None)
+                one = self._people(tenant, served, recent, region)
+                outcome = _score(served, one, None, ranker.sources)
+                _explain_ahead(outcome, served, one, recent, self._serving.catalog(tenant))
             except Exception:  # a broken model is the request path's to report
                 continue
             self._rankings.put(ranking_key, outcome)
-            self._latest.put((tenant.tenant_id, person, region, None), (served.version, outcome))
+            self._latest.put(
+                (tenant.tenant_id, person, region, ranker, None), (served.version, outcome)
+            )
             PRECOMPUTED.inc()
             ranked += 1
         return ranked
 
-    def precompute(self, tenant: Tenant, model_name: str, limit: int = 10_000) -> int:
+    def precompute(self, tenant: Tenant, ranker: Ranker | str, limit: int = 10_000) -> int:
         """Rank, in batches, each region's ``limit`` most recently active people with the
-        promoted ``model_name``, so that their first request after a start or a promotion
-        finds a ranking ready. Returns how many were ranked."""
-        served = self._serving.model(tenant, model_name)
+        ranker's promoted model (a name: with its trained sources), so that their first
+        request after a start or a promotion finds a ranking ready. Returns how many were
+        ranked."""
+        ranker = Ranker(ranker) if isinstance(ranker, str) else ranker
+        served = self._serving.model(tenant, ranker.model)
         if served is None:
             return 0
         done = 0
@@ -352,15 +419,19 @@ class DecisionService:
                 chunk = people[start : start + 256]
                 recents = [partition.recent_items(person) for person in chunk]
                 batch = [self._people(tenant, served, r, region) for r in recents]
-                rankings = _rankings(served, _stack(batch))
-                for person, recent, ranking in zip(chunk, recents, rankings, strict=True):
+                rankings = _rankings(served, _stack(batch), None, ranker.sources)
+                catalog = self._serving.catalog(tenant)
+                for person, recent, one, ranking in zip(
+                    chunk, recents, batch, rankings, strict=True
+                ):
+                    _explain_ahead(ranking, served, one, recent, catalog)
                     marker = recent[0].event_id if recent else ""
-                    key = (tenant.tenant_id, person, region, marker, served.version, None)
+                    key = (tenant.tenant_id, person, region, marker, served.version, ranker, None)
                     self._rankings.put(key, ranking)
                     self._latest.put(
-                        (tenant.tenant_id, person, region, None), (served.version, ranking)
+                        (tenant.tenant_id, person, region, ranker, None), (served.version, ranking)
                     )
-                    self._active.put((tenant.tenant_id, person, region), (tenant, model_name))
+                    self._active.put((tenant.tenant_id, person, region), (tenant, ranker))
                 done += len(chunk)
                 PRECOMPUTED.inc(len(chunk))
         return done
@@ -375,17 +446,22 @@ class DecisionService:
                     self.refresh()
                 except Exception:  # a failed sweep is retried at the next one
                     continue
+                # The caches hold hundreds of thousands of long-lived objects; a full garbage
+                # collection scanned them all, pausing every request for 0.1-0.3 s. Moving
+                # what exists now out of the collector's view bounds each scan to what is new
+                # since the last sweep (evicted entries are still freed by reference count).
+                gc.freeze()
 
         threading.Thread(target=loop, name="relevo-refresh", daemon=True).start()
 
     def _precompute_promoted(self) -> None:
         """Precompute for every model a placement of a tenant seen here uses, once per
         promoted version."""
-        for (tenant_id, model_name), (tenant, done) in list(self._served_models.items()):
-            served = self._serving.model(tenant, model_name)
+        for (tenant_id, ranker), (tenant, done) in list(self._served_models.items()):
+            served = self._serving.model(tenant, ranker.model)
             if served is not None and served.version != done:
-                self.precompute(tenant, model_name)
-                self._served_models[(tenant_id, model_name)] = (tenant, served.version)
+                self.precompute(tenant, ranker)
+                self._served_models[(tenant_id, ranker)] = (tenant, served.version)
 
     def close(self) -> None:
         self._stopped.set()
@@ -453,17 +529,19 @@ class DecisionService:
         served: ServingModel,
         people: People,
         request: DecisionRequest,
-    ) -> Ranking | str:
+    ) -> Generator[ModelRun, Ranking, Ranking | str]:
         """The model's ranking, or the name of the fallback to take."""
         breaker = self._breakers.setdefault(
             (tenant.tenant_id, served.record.name), CircuitBreaker()
         )
         if not breaker.allows():
             return "circuit_open"
-        future = self._pool.submit(_score, served, people, request.candidates)
+        future = self._pool.submit(
+            _score, served, people, request.candidates, strategy.ranker.sources
+        )
         try:
-            outcome = future.result(timeout=strategy.model_budget_ms / 1000)
-        except FutureTimeout:
+            outcome = yield future, strategy.model_budget_ms / 1000
+        except TimeoutError:  # concurrent.futures' and asyncio's are both this one
             breaker.failed()
             return "model_timeout"
         except Exception:  # a broken model must never break the answer
@@ -517,7 +595,7 @@ class DecisionService:
         self,
         chosen: list[str],
         explored: set[str],
-        sources: Mapping[str, list[str]],
+        sources: Mapping[str, tuple[str, ...]],
         because_memo: dict[str, str | None],
         served: ServingModel | None,
         people: Callable[[], People] | None,
@@ -533,7 +611,7 @@ class DecisionService:
         found: dict[str, list[str]] = {}
         for item_id in chosen:
             reasons: list[str] = []
-            item_sources = sources.get(item_id, [])
+            item_sources = sources.get(item_id, ())
             if item_id in explored:
                 reasons.append("Exploration")
             if item_id not in because_memo:
@@ -560,22 +638,56 @@ class DecisionService:
         return found
 
 
-def _score(served: ServingModel, people: People, candidates: list[str] | None) -> Ranking:
+def _explain_ahead(
+    ranking: Ranking,
+    served: ServingModel,
+    person: People,
+    recent: list[RecentItem],
+    catalog: Mapping[str, Item],
+) -> None:
+    """Find the "Because you..." of a ranking's first items while it is precomputed, in the
+    background: explaining is the costly part of a person's first answer (up to 1 ms an item
+    for a factor model), and answers mostly show the first items."""
+    by_item = {r.item_id: r for r in recent}
+    bases = getattr(served.model, "bases", {})
+    for item_id in ranking.items[:EXPLAINED_AHEAD]:
+        if item_id not in ranking.because:
+            ranking.because[item_id] = _because(
+                item_id,
+                ranking.sources.get(item_id, ()),
+                bases,
+                served,
+                lambda: person,
+                by_item,
+                catalog,
+            )
+
+
+def _score(
+    served: ServingModel,
+    people: People,
+    candidates: list[str] | None,
+    sources: tuple[tuple[str, int], ...] = (),
+) -> Ranking:
     """Run the model for one person: their best unseen items (or the caller's candidates)."""
-    return _rankings(served, people, candidates)[0]
+    return _rankings(served, people, candidates, sources)[0]
 
 
 def _rankings(
-    served: ServingModel, people: People, candidates: list[str] | None = None
+    served: ServingModel,
+    people: People,
+    candidates: list[str] | None = None,
+    sources: tuple[tuple[str, int], ...] = (),
 ) -> list[Ranking]:
-    """Run the model for a batch of people (one call, vectorized): each one's ranking."""
+    """Run the model for a batch of people (one call, vectorized): each one's ranking.
+    ``sources`` (a hybrid's candidate counts per base) means nothing to other models."""
     model, index = served.model, served.index
     items = None
     if candidates is not None:
         items = np.asarray([index[c] for c in candidates if c in index], dtype=np.int64)
     rank = getattr(model, "rank", None)
     if rank is not None:
-        scores, proposals = rank(people, items)
+        scores, proposals = rank(people, items, dict(sources) or None)
     else:
         scores, proposals = model.score(people, items), {}
     ids = model.item_ids if items is None else model.item_ids[items]
@@ -589,27 +701,27 @@ def _rankings(
     found: list[Ranking] = []
     for person, row in enumerate(scores):
         order = np.argsort(-row, kind="stable")[:POOL]
-        ranked = [
-            (str(ids[i]), float(row[i])) for i in order if np.isfinite(row[i]) and row[i] > floor
-        ]
-        sources: dict[str, list[str]] = {}
+        ranked = {
+            str(ids[i]): float(row[i]) for i in order if np.isfinite(row[i]) and row[i] > floor
+        }
+        proposed_by: dict[str, list[str]] = {}
         for name, best in proposals.items():
             for i in best[person][best[person] >= 0]:
-                sources.setdefault(str(model.item_ids[i]), []).append(name)
-        if not proposals:
-            for item, _ in ranked:
-                sources[item] = [served.record.name]
+                proposed_by.setdefault(str(model.item_ids[i]), []).append(name)
+        fixed = (served.record.name,)
+        sources = {
+            item: tuple(proposed_by.get(item, ())) if proposals else fixed for item in ranked
+        }
         if candidates is not None:  # unknown to the model: after the known, in given order
-            known = {item for item, _ in ranked}
-            lowest = min((score for _, score in ranked), default=0.0) - 1.0
-            ranked += [(c, lowest) for c in candidates if c not in known]
-        found.append((ranked, sources, {}))
+            lowest = min(ranked.values(), default=0.0) - 1.0
+            ranked.update((c, lowest) for c in candidates if c not in ranked)
+        found.append(Ranking(tuple(ranked), ranked, sources))
     return found
 
 
 def _because(
     item_id: str,
-    item_sources: list[str],
+    item_sources: tuple[str, ...],
     bases: Mapping,
     served: ServingModel | None,
     people: Callable[[], People] | None,
@@ -620,7 +732,7 @@ def _because(
     if served is None or people is None or not recent:
         return None
     models = [bases[name] for name in PERSONAL if name in item_sources and name in bases]
-    if not bases and served.record.name in PERSONAL:
+    if not bases and served.record.name in PERSONAL and served.record.name in item_sources:
         models = [served.model]
     index = served.index.get(item_id)
     for model in models:

@@ -2,7 +2,10 @@
 
 A decision must not read artifacts or the whole catalog from disk, so both are cached and
 checked for change every ``refresh_s`` seconds: a promotion or rollback serves within that
-time in every process, and a catalog change too.
+time in every process, and a catalog change too. Only the very first use waits for a load; a
+later check, and the reload it may start, run in a background thread while requests go on with
+the value they had (stale while revalidating), so no request pays for a reload. ``refresh_s=0``
+checks on every use, inline (tests, one-shot commands).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class _Entry:
     key: object
     checked_at: float
     lock: threading.Lock = field(default_factory=threading.Lock)
+    loaded: bool = False
 
 
 class ServingState:
@@ -78,7 +82,7 @@ class ServingState:
 
     def catalog(self, tenant: Tenant) -> dict[str, Item]:
         def current() -> object:
-            return self._clock()  # no cheap change marker yet: reload every refresh
+            return self._storage.catalog(tenant.tenant_id).version()
 
         return self._cached(  # type: ignore[return-value]
             tenant, "catalog", current, lambda _: catalog_of(self._storage, tenant)
@@ -96,14 +100,35 @@ class ServingState:
             entry = self._entries.get(key)
             if entry is None:
                 entry = self._entries[key] = _Entry(None, object(), -float("inf"))
-        now = self._clock()
-        if now - entry.checked_at < self._refresh:
+        if self._clock() - entry.checked_at < self._refresh:
             return entry.value
-        with entry.lock:  # one loader per entry; the others keep the value they had
-            if now - entry.checked_at >= self._refresh:
-                marker = current()
-                if marker != entry.key:
-                    entry.value = load(marker)
-                    entry.key = marker
-                entry.checked_at = self._clock()
+        if entry.loaded and self._refresh > 0:
+            if entry.lock.acquire(blocking=False):  # one check at a time; it releases the lock
+                threading.Thread(
+                    target=self._check, args=(entry, current, load), daemon=True
+                ).start()
+            return entry.value
+        with entry.lock:  # first use: everyone waits for the one load
+            if not entry.loaded or self._clock() - entry.checked_at >= self._refresh:
+                self._reload(entry, current, load)
         return entry.value
+
+    def _check(
+        self, entry: _Entry, current: Callable[[], object], load: Callable[[object], object]
+    ) -> None:
+        try:
+            self._reload(entry, current, load)
+        except Exception:  # a failed check keeps the value; the next use tries again
+            pass
+        finally:
+            entry.lock.release()
+
+    def _reload(
+        self, entry: _Entry, current: Callable[[], object], load: Callable[[object], object]
+    ) -> None:
+        marker = current()
+        if marker != entry.key:
+            entry.value = load(marker)
+            entry.key = marker
+        entry.loaded = True
+        entry.checked_at = self._clock()

@@ -91,19 +91,23 @@ def candidate_features(
     per_source: int,
     candidates: np.ndarray | None = None,
     proposals: dict[str, np.ndarray] | None = None,
+    counts: Mapping[str, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows (person row, item index) and their features, for a batch of people.
 
     Without ``candidates``, each base proposes its ``per_source`` best unseen items per person
     and the union is ranked; with them, exactly those items are, for every person. Each base's
     proposals (people x per_source item indices, -1 padded) are put in ``proposals`` if given.
+    ``counts`` sets a base's own number of proposals (a placement's candidate sources).
     """
     n_items = facts.item_people.size
     seen = people.history
     scores = {name: model.score(people) for name, model in bases.items()}
     proposed = np.zeros((len(people), n_items), dtype=np.int8)  # how many bases propose each
     for name, s in scores.items():
-        best = top_k(s, per_source, exclude=seen)
+        best = top_k(
+            s, per_source if counts is None else counts.get(name, per_source), exclude=seen
+        )
         if proposals is not None:
             proposals[name] = best
         rows = np.repeat(np.arange(len(people)), best.shape[1])
@@ -240,9 +244,13 @@ class HybridModel:
         return self.rank(people, items)[0]
 
     def rank(
-        self, people: People, items: np.ndarray | None = None
+        self,
+        people: People,
+        items: np.ndarray | None = None,
+        sources: Mapping[str, int] | None = None,
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Scores (-inf for items no base proposed), and what each base proposed to whom."""
+        """Scores (-inf for items no base proposed), and what each base proposed to whom;
+        ``sources`` overrides how many items some bases propose."""
         ranker, facts = self._fitted()
         width = facts.item_people.size if items is None else len(items)
         out = np.full((len(people), width), -np.inf, dtype=np.float32)
@@ -251,7 +259,7 @@ class HybridModel:
             chunk = people.part(start, start + CHUNK)
             found: dict[str, np.ndarray] = {}
             rows, cols, x = candidate_features(
-                self.bases, chunk, facts, self.params["per_source"], items, found
+                self.bases, chunk, facts, self.params["per_source"], items, found, sources
             )
             if items is not None:
                 cols = np.tile(np.arange(width), len(chunk))

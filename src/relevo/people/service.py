@@ -20,6 +20,7 @@ from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
 from relevo.ports import Storage
 
+MAX_REMEMBERED_HOMES = 1_000_000
 MAX_USER_ID = 256  # the longest user_id an event may carry; no longer one can name a person
 
 
@@ -33,6 +34,8 @@ class PeopleService:
         self._storage = storage
         self._pseudonymizer_for = pseudonymizer_for
         self._clock = clock
+        # A person's home region never changes once set, so it is read once per process.
+        self._homes: dict[tuple[str, str], str] = {}
 
     def put(self, tenant: Tenant, user_id: str, payload: Any) -> PersonAttributes:
         """Replace a person's attributes; returns them as stored, with their home region.
@@ -48,11 +51,10 @@ class PeopleService:
             problems = check_attributes(attributes, tenant.regions, now.date())
         if attributes is None or problems:
             raise InvalidInput(problems, "Invalid person attributes")
-        people = self._storage.people(tenant.tenant_id)
-        home = people.home_regions([key]).get(key)
+        home = self.home_region(tenant, key)
         if home is None:  # claimed, not set: a concurrent first write may have won the claim
             wanted = attributes.home_region or tenant.default_region
-            home = people.claim_home_regions({key: wanted})[key]
+            home = self._storage.people(tenant.tenant_id).claim_home_regions({key: wanted})[key]
         if attributes.home_region not in (None, home):
             raise InvalidInput(
                 [
@@ -80,11 +82,24 @@ class PeopleService:
         ``a:...``), as the decision engine needs them. A person never seen has no attributes
         and would live where their first event names: ``region_if_new`` (the request's
         region), else the tenant's default region."""
-        home = self._storage.people(tenant.tenant_id).home_regions([person_key]).get(person_key)
+        home = self.home_region(tenant, person_key)
         if home is None:
             return region_if_new or tenant.default_region, None
         found = self._storage.partition(tenant.tenant_id, home).attributes([person_key])
         return home, found.get(person_key)
+
+    def home_region(self, tenant: Tenant, person_key: str) -> str | None:
+        """Where a person's data lives, None for a person never seen (not remembered: their
+        first event or PUT will claim one)."""
+        key = (tenant.tenant_id, person_key)
+        home = self._homes.get(key)
+        if home is None:
+            home = self._storage.people(tenant.tenant_id).home_regions([person_key]).get(person_key)
+            if home is not None:
+                if len(self._homes) >= MAX_REMEMBERED_HOMES:
+                    self._homes.clear()
+                self._homes[key] = home
+        return home
 
     def _person_key(self, tenant: Tenant, user_id: str) -> str:
         """The key the ingest pipeline files this user's events under (``Event.person_key``)."""

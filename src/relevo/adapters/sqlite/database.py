@@ -15,6 +15,7 @@ from relevo.domain.derived import from_micros as to_datetime
 __all__ = ["Database", "Synchronous", "to_datetime"]
 
 Synchronous = Literal["full", "normal"]
+READ_MMAP_BYTES = 1 << 30
 
 
 def _switch_to_wal(connection: sqlite3.Connection, seconds: float = 30.0) -> None:
@@ -94,6 +95,9 @@ class Database:
             )
             reader.execute("PRAGMA query_only=ON")
             reader.execute("PRAGMA cache_size=-16384")
+            # Pages read through a memory map survive the cache reset that every commit by
+            # another connection causes (a decision's point reads after a trace batch).
+            reader.execute(f"PRAGMA mmap_size={READ_MMAP_BYTES}")
             with self.lock:
                 self._readers.append(reader)
             self._local.reader = reader

@@ -113,6 +113,13 @@ class SqliteCatalog:
                     found[item_id] = (facets.category, facets.tags)
         return found
 
+    def version(self) -> tuple[int, int]:
+        """(items, latest change): an upsert stamps the time, a delete lowers the count."""
+        with self._db.reading() as db:
+            return db.execute(
+                "SELECT count(*), coalesce(max(updated_at_us), 0) FROM items"
+            ).fetchone()
+
 
 class SqliteSchemaRegistry:
     """Schemas are immutable once added, so the whole registry is cached and re-read only when
