@@ -27,7 +27,9 @@ FILTER_REMOVED = Counter(
 )
 FEATURE_AGE_SECONDS = Histogram(
     "relevo_feature_age_seconds",
-    "Age of a person's latest event when a decision reads their features",
+    "Age of each online feature of a person (since the event that last changed it) when a"
+    " decision reads it",
+    ["feature"],
     buckets=(1, 10, 60, 600, 3600, 86_400, 7 * 86_400, 30 * 86_400),
 )
 CACHE_LOOKUPS = Counter(

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from relevo.adapters.sqlite.region import SqliteRegionPartition
 from relevo.decide.service import DecisionService
 from relevo.decide.serving import ServingState
 from relevo.decoding import InvalidInput
@@ -65,7 +66,7 @@ def decider(relevo, placements=None, traces=None) -> DecisionService:
         relevo.storage,
         ServingState(relevo.storage, relevo.registry, relevo.training, refresh_s=0),
         relevo.pseudonymizer_for,
-        relevo.people.of,
+        relevo.people.home,
         strategies({"knn": {"model": "itemknn"}, **(placements or {})}),
         lambda tenant_id: DEFAULT_WEIGHTS,
         lambda tenant_id, region, trace: recorded.append(trace),
@@ -194,6 +195,60 @@ def test_an_event_is_visible_to_the_very_next_decision(shop) -> None:
     assert after.items[0].item_id.startswith("tool")
 
 
+def test_online_features_reach_the_next_decision_with_their_ages(shop) -> None:
+    relevo, tenant = shop
+    service = decider(relevo)
+    relevo.ingest.ingest(
+        tenant,
+        [
+            event(
+                "s1",
+                user_id="reader",
+                item_id="book-2",
+                session_id="visit-1",
+                occurred_at=iso(now() - timedelta(minutes=2)),
+            ),
+            event("s2", type="purchase", user_id="reader", item_id="book-3", session_id="visit-1"),
+        ],
+    )
+    state = service.decide(tenant, ask(user_id="reader", explain=True)).trace.person_state
+    assert state["affinities"]["category"] == {"books": pytest.approx(6.0, rel=0.01)}
+    assert set(state["affinities"]["tag"]) == {"paper"}
+    assert state["counters"] == {"view": 1, "purchase": 1}
+    assert [s["items"] for s in state["sessions"]] == [["book-3", "book-2"]]  # newest first
+    assert set(state["feature_age_s"]) == {"recent_items", "counters", "affinities"}
+    assert 0 < state["feature_age_s"]["recent_items"] < 300
+    relevo.ingest.ingest(tenant, [event("s3", user_id="reader", item_id="tool-1")])
+    later = service.decide(tenant, ask(user_id="reader", explain=True)).trace.person_state
+    assert later["affinities"]["category"]["tools"] > 0 and later["counters"]["view"] == 2
+
+
+def test_a_birth_year_sent_in_an_event_opens_age_gated_items(shop) -> None:
+    relevo, tenant = shop
+    service = decider(relevo, {"all": {"model": "itemknn", "exclude_seen": False}})
+    before = service.decide(tenant, ask(placement="all", user_id="u3", k=30))
+    assert "book-adult" not in {i.item_id for i in before.items}
+    signup = event("signup-u3", type="signup", user_id="u3", item_id=None)
+    signup["properties"] = {"person": {"birth_year": now().year - 30, "segments": ["vip"]}}
+    assert relevo.ingest.ingest(tenant, [signup])[0].status == "accepted"
+    after = service.decide(tenant, ask(placement="all", user_id="u3", k=30, explain=True))
+    assert "book-adult" in {i.item_id for i in after.items}
+    assert after.trace.person_state["age_known"] and after.trace.person_state["segments"] == ["vip"]
+
+
+def test_a_liked_category_gives_its_reason(shop) -> None:
+    relevo, tenant = shop
+    service = decider(relevo, {"popular": {"model": "popularity", "exclude_seen": False}})
+    relevo.ingest.ingest(
+        tenant,
+        [event(f"like-{i}", user_id="fan", item_id=f"tool-{i}", type="purchase") for i in range(3)],
+    )
+    answer = service.decide(tenant, ask(placement="popular", user_id="fan", k=16))
+    reasons = {i.item_id: i.reasons for i in answer.items}
+    assert all(r[0] == "Because you like tools" for item, r in reasons.items() if "tool" in item)
+    assert not any("Because you like" in " ".join(r) for i, r in reasons.items() if "book" in i)
+
+
 def test_without_consent_the_answer_is_not_personalized(shop) -> None:
     relevo, tenant = shop
     answer = decider(relevo).decide(tenant, ask(context={"consent": {"personalization": False}}))
@@ -257,13 +312,17 @@ def test_on_the_event_loop_a_slow_model_is_not_waited_for_either(shop, monkeypat
     assert answer.fallback == other.fallback == "model_timeout" and len(answer.items) == 5
 
 
-def test_policy_that_cannot_be_read_fails_closed(shop, monkeypatch) -> None:
+@pytest.mark.parametrize("broken", ["home region", "person state"])
+def test_policy_that_cannot_be_read_fails_closed(shop, monkeypatch, broken) -> None:
     relevo, tenant = shop
 
     def down(*args, **kwargs):
-        raise OSError("people directory unreachable")
+        raise OSError(f"{broken} unreachable")
 
-    monkeypatch.setattr(relevo.people, "of", down)
+    if broken == "home region":
+        monkeypatch.setattr(relevo.people, "home", down)
+    else:
+        monkeypatch.setattr(SqliteRegionPartition, "person_state", down)
     service = decider(relevo, {"all": {"model": "itemknn", "exclude_seen": False}})
     answer = service.decide(tenant, ask(placement="all", k=30))
     shown = {i.item_id for i in answer.items}

@@ -21,6 +21,7 @@ from collections.abc import Callable, Generator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -41,7 +42,8 @@ from relevo.domain.decisions import (
 )
 from relevo.domain.derived import RecentItem, micros
 from relevo.domain.items import Item
-from relevo.domain.people import PersonAttributes, age_on
+from relevo.domain.people import age_on
+from relevo.domain.person_state import PersonState
 from relevo.domain.policy import Audience, apply_checks, policy_checks, request_checks
 from relevo.domain.pseudonyms import Pseudonymizer
 from relevo.domain.strategies import DEFAULT_PLACEMENT, Ranker, Strategy
@@ -68,6 +70,8 @@ VERBS = {
 }
 NEW_FOR = timedelta(days=14)
 CACHEABLE = frozenset({"none", "no_model", "no_consent"})  # not answers to a passing fault
+TRACED_SESSIONS = 3
+TOP_LIKED = 3  # a person's strongest category affinities that may give "Because you like X"
 MAX_REASONS = 2  # the strongest two: a list of five reasons reads as none
 EXPLAINED_AHEAD = 12  # a precomputed ranking's items whose "Because you..." is found with it
 
@@ -116,7 +120,7 @@ class DecisionService:
         storage: Storage,
         serving: ServingState,
         pseudonymizer_for: Callable[[str], Pseudonymizer],
-        people_of: Callable[[Tenant, str, str | None], tuple[str, PersonAttributes | None]],
+        home_of: Callable[[Tenant, str, str | None], str],
         strategies: Mapping[str, Strategy],
         weights_for: Callable[[str], Mapping[str, float]],
         record: Callable[[str, str, Trace], None],
@@ -125,7 +129,7 @@ class DecisionService:
         self._storage = storage
         self._serving = serving
         self._pseudonymizer_for = pseudonymizer_for
-        self._people_of = people_of
+        self._home_of = home_of
         self._strategies = strategies
         self._weights_for = weights_for
         self._record = record
@@ -192,10 +196,12 @@ class DecisionService:
         now = self._clock()
         policy_known = True
         try:
-            person, region, audience, recent = self._person(tenant, request)
+            person, region, audience, state = self._person(tenant, request, now)
         except Exception:  # policy cannot be evaluated: the safest answer, for nobody known
             policy_known = False
-            person, region, audience, recent = None, tenant.default_region, Audience(None, None), []
+            person, region, audience = None, tenant.default_region, Audience(None, None)
+            state = PersonState()
+        recent = state.recent
         stages["person"] = _since(started)
         marker = recent[0].event_id if recent else ""
         answer_key = (tenant.tenant_id, person, marker, msgspec.json.encode(request))
@@ -254,7 +260,7 @@ class DecisionService:
         stages["rank"] = _since(started) - sum(stages.values())
 
         reasons = self._reasons(
-            chosen, explored, sources, because, stage.served, stage.people, recent, catalog, now
+            chosen, explored, sources, because, stage.served, stage.people, state, catalog, now
         )
         items = [RecommendedItem(i, round(scores.get(i, 0.0), 6), reasons[i]) for i in chosen]
         stages["reasons"] = _since(started) - sum(stages.values())
@@ -270,10 +276,7 @@ class DecisionService:
             variant="control",
             fallback=fallback,
             request=_request_record(request),
-            person_state={
-                "recent_items": [r.item_id for r in recent],
-                "age_known": audience.age is not None,
-            },
+            person_state=_person_record(state, audience, now),
             sources={i: list(sources.get(i, ())) for i in chosen},
             filters=reports,
             scores={i: scores.get(i, 0.0) for i in chosen},
@@ -282,7 +285,7 @@ class DecisionService:
             reasons=reasons,
         )
         self._record(tenant.tenant_id, region, trace)
-        _observe(fallback, reports, recent, now)
+        _observe(fallback, reports, state, now)
         decision = Decision(
             decision_id,
             items,
@@ -483,9 +486,9 @@ class DecisionService:
         return strategy
 
     def _person(
-        self, tenant: Tenant, request: DecisionRequest
-    ) -> tuple[str | None, str, Audience, list[RecentItem]]:
-        """The person's key, home region, what policy knows of them, and their recent items.
+        self, tenant: Tenant, request: DecisionRequest, now: datetime
+    ) -> tuple[str | None, str, Audience, PersonState]:
+        """The person's key, home region, what policy knows of them, and their online state.
 
         Anything that cannot be read leaves the person unknown, which policy treats as the
         most restrictive case (fail closed)."""
@@ -499,11 +502,12 @@ class DecisionService:
         asked = request.context.get("region")
         asked = asked if asked in tenant.regions else None
         if person is None:
-            return None, asked or tenant.default_region, Audience(asked, None), []
-        region, attributes = self._people_of(tenant, person, asked)
-        age = None if attributes is None else age_on(attributes.birth_year, self._clock().date())
-        recent = self._storage.partition(tenant.tenant_id, region).recent_items(person)
-        return person, region, Audience(region, age), recent
+            return None, asked or tenant.default_region, Audience(asked, None), PersonState()
+        region = self._home_of(tenant, person, asked)
+        state = self._storage.partition(tenant.tenant_id, region).person_state(person, micros(now))
+        attributes = state.attributes
+        age = None if attributes is None else age_on(attributes.birth_year, now.date())
+        return person, region, Audience(region, age), state
 
     def _people(
         self, tenant: Tenant, served: ServingModel, recent: list[RecentItem], region: str
@@ -599,14 +603,16 @@ class DecisionService:
         because_memo: dict[str, str | None],
         served: ServingModel | None,
         people: Callable[[], People] | None,
-        recent: list[RecentItem],
+        state: PersonState,
         catalog: Mapping[str, Item],
         now: datetime,
     ) -> dict[str, list[str]]:
-        """Reasons a person can read, from where each item came from. A personal model's
-        explanation is the costly part; it is kept in ``because_memo``, which lives as long
-        as the cached ranking it explains."""
+        """Reasons a person can read, from where each item came from and what the person
+        likes. A personal model's explanation is the costly part; it is kept in
+        ``because_memo``, which lives as long as the cached ranking it explains."""
+        recent = state.recent
         by_item = {r.item_id: r for r in recent}
+        liked = list(state.affinities.get("category", {}))[:TOP_LIKED]
         bases = getattr(served.model, "bases", {}) if served else {}
         found: dict[str, list[str]] = {}
         for item_id in chosen:
@@ -629,6 +635,8 @@ class DecisionService:
             item = catalog.get(item_id)
             if item and item.created_at and item.category and now - item.created_at < NEW_FOR:
                 reasons.append(f"New in {item.category}")
+            if not because and item and item.category in liked:
+                reasons.append(f"Because you like {item.category}")
             if "trending" in item_sources:
                 reasons.append("Trending")
             if "popularity" in item_sources or "popular" in item_sources:
@@ -849,12 +857,32 @@ def _since(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _observe(
-    fallback: str, reports: list[FilterReport], recent: list[RecentItem], now: datetime
-) -> None:
+def _person_record(state: PersonState, audience: Audience, now: datetime) -> dict[str, Any]:
+    """The person's state as the trace keeps it: the online features the decision read, and
+    how old each was (seconds since the event that last changed it)."""
+    now_us = micros(now)
+    attributes = state.attributes
+    return {
+        "recent_items": [r.item_id for r in state.recent],
+        "sessions": [
+            {"session_id": s.session_id, "items": s.item_ids}
+            for s in state.sessions[:TRACED_SESSIONS]
+        ],
+        "affinities": state.affinities,
+        "counters": state.counters,
+        "age_known": audience.age is not None,
+        "segments": [] if attributes is None else attributes.segments,
+        "feature_age_s": {
+            name: round((now_us - at) / 1e6, 3) for name, at in state.updated_us.items()
+        },
+    }
+
+
+def _observe(fallback: str, reports: list[FilterReport], state: PersonState, now: datetime) -> None:
     DECISIONS.labels(fallback).inc()
     for report in reports:
         if report.removed:
             FILTER_REMOVED.labels(report.name).inc(report.removed)
-    if recent:
-        FEATURE_AGE_SECONDS.observe((micros(now) - recent[0].occurred_at_us) / 1e6)
+    now_us = micros(now)
+    for name, at in state.updated_us.items():
+        FEATURE_AGE_SECONDS.labels(name).observe((now_us - at) / 1e6)

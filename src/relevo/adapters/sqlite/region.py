@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -123,6 +124,19 @@ _person_day_decoder = msgspec.json.Decoder(PersonDay)
 _reasons_decoder = msgspec.json.Decoder(list[Violation])
 _attributes_decoder = msgspec.json.Decoder(PersonAttributes)
 _trace_decoder = msgspec.json.Decoder(Trace)
+_days_decoder = msgspec.json.Decoder(list[tuple[int, PersonDay]])
+_put_decoder = msgspec.json.Decoder(tuple[PersonAttributes, int])
+_set_by_events_decoder = msgspec.json.Decoder(list[tuple[str, int, Any]])
+_PERSON_STATE = """
+SELECT
+    (SELECT entries FROM recent_items WHERE person = ?1),
+    (SELECT json_group_array(json_array(day, json(CAST(body AS TEXT))))
+        FROM person_days WHERE person = ?1),
+    (SELECT json_array(json(CAST(body AS TEXT)), updated_at_us)
+        FROM person_attributes WHERE person = ?1),
+    (SELECT json_group_array(json_array(field, occurred_at_us, json(CAST(value AS TEXT))))
+        FROM person_event_attributes WHERE person = ?1)
+"""
 
 
 class _Session(msgspec.Struct):
@@ -144,20 +158,6 @@ _INSERT_EVENT = (
     "INSERT INTO events (event_id, type, occurred_at_us, received_at_us, person, item_id, body)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-
-
-@contextmanager
-def _snapshot(db: sqlite3.Connection) -> Iterator[None]:
-    """Several reads that see one and the same commit: in WAL mode a read transaction keeps the
-    snapshot of its first read, so no ingest can land between them."""
-    if db.in_transaction:  # inside a write: already one view
-        yield
-        return
-    db.execute("BEGIN")
-    try:
-        yield
-    finally:
-        db.execute("COMMIT")
 
 
 class SqlitePartitionWriter:
@@ -378,26 +378,16 @@ class SqliteRegionPartition:
         return [] if row is None else _recent_decoder.decode(row[0])
 
     def person_state(self, person_key: str, now_us: int) -> PersonState:
-        with self._db.reading() as db, _snapshot(db):
-            recent = db.execute(
-                "SELECT entries FROM recent_items WHERE person = ?", (person_key,)
-            ).fetchone()
-            days = db.execute(
-                "SELECT day, body FROM person_days WHERE person = ?", (person_key,)
-            ).fetchall()
-            put = db.execute(
-                "SELECT body, updated_at_us FROM person_attributes WHERE person = ?",
-                (person_key,),
-            ).fetchone()
-            by_events = db.execute(
-                "SELECT field, occurred_at_us, value FROM person_event_attributes WHERE person = ?",
-                (person_key,),
-            ).fetchall()
+        """One statement, one row: a single statement reads one snapshot, and each statement
+        (each step, even) hands the GIL to other threads and waits to get it back, which was
+        most of a cached decision's time under load with four reads in a transaction."""
+        with self._db.reading() as db:
+            recent, days, put, by_events = db.execute(_PERSON_STATE, (person_key,)).fetchone()
         return person_state(
-            [] if recent is None else _recent_decoder.decode(recent[0]),
-            [(day, _person_day_decoder.decode(body)) for day, body in days],
-            None if put is None else (_attributes_decoder.decode(put[0]), put[1]),
-            {name: (at, msgspec.json.decode(value)) for name, at, value in by_events},
+            [] if recent is None else _recent_decoder.decode(recent),
+            _days_decoder.decode(days),
+            None if put is None else _put_decoder.decode(put),
+            {name: (at, value) for name, at, value in _set_by_events_decoder.decode(by_events)},
             now_us,
         )
 
