@@ -447,3 +447,19 @@ def test_a_placement_sets_the_candidate_sources_and_their_counts(shop) -> None:
     assert all(narrow.trace.sources[i] == ["itemknn"] for i in proposed)
     with pytest.raises(ValueError, match="unknown candidate source 'magic'"):
         strategies({"bad": {"sources": {"magic": 3}}}, ("itemknn",))
+
+
+def test_before_any_model_is_trained_popular_means_what_the_events_say(relevo, tenant) -> None:
+    relevo.catalog.upsert(tenant, [{"item_id": i} for i in ("a", "b", "c")])
+    bought = [("c", 3), ("b", 1)]
+    relevo.ingest.ingest(
+        tenant,
+        [
+            event(f"{item}-{n}", type="purchase", user_id=f"p{n}", item_id=item)
+            for item, times in bought
+            for n in range(times)
+        ],
+    )
+    answer = decider(relevo).decide(tenant, ask(placement="knn", user_id="someone-new"))
+    assert answer.fallback == "no_model"
+    assert [i.item_id for i in answer.items] == ["c", "b", "a"]  # then the catalog's order

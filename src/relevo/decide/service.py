@@ -69,6 +69,8 @@ VERBS = {
     "view": "viewed",
 }
 NEW_FOR = timedelta(days=14)
+POPULAR_HALF_LIFE_DAYS = 14.0  # online popularity when no popularity model is promoted
+ONLINE_POPULAR_TTL_S = 60.0
 CACHEABLE = frozenset({"none", "no_model", "no_consent"})  # not answers to a passing fault
 TRACED_SESSIONS = 3
 TOP_LIKED = 3  # a person's strongest category affinities that may give "Because you like X"
@@ -582,10 +584,21 @@ class DecisionService:
         return allowed, reports, kind
 
     def _popular(self, tenant: Tenant, region: str) -> list[str]:
-        """The promoted popularity model's best items in a region, sorted once per version."""
+        """The promoted popularity model's best items in a region, sorted once per version;
+        with none promoted, the region's items by their online weight (what every event adds,
+        decayed), read at most once a minute."""
         served = self._serving.model(tenant, "popularity")
         if served is None:
-            return []
+            key: tuple = (tenant.tenant_id, region, "online")
+            found = self._popular_lists.get(key)
+            if found is None:
+                partition = self._storage.partition(tenant.tenant_id, region)
+                now_us = micros(self._clock())
+                found = [
+                    item for item, _ in partition.trending(now_us, POPULAR_HALF_LIFE_DAYS, POOL)
+                ]
+                self._popular_lists.put(key, found, ONLINE_POPULAR_TTL_S)
+            return found
         key = (tenant.tenant_id, region, served.version)
         found = self._popular_lists.get(key)
         if found is None:
