@@ -442,6 +442,10 @@ def test_a_placement_sets_the_candidate_sources_and_their_counts(shop) -> None:
     narrow = service.decide(tenant, ask(placement="knn-only", k=8, explain=True))
     assert wide.fallback == narrow.fallback == "none"
     assert len({s for item in wide.trace.sources.values() for s in item} - {"popular"}) > 1
+    contributions = wide.trace.contributions  # the ranker's own per-feature explanation
+    assert set(contributions) <= set(wide.trace.items) and contributions
+    assert all(len(parts) == 5 and parts[0]["feature"] for parts in contributions.values())
+    assert "contributions" in wide.trace.stages_ms
     proposed = [i for i, found in narrow.trace.sources.items() if found != ["popular"]]
     assert 1 <= len(proposed) <= 2
     assert all(narrow.trace.sources[i] == ["itemknn"] for i in proposed)

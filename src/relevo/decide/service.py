@@ -73,6 +73,7 @@ POPULAR_HALF_LIFE_DAYS = 14.0  # online popularity when no popularity model is p
 ONLINE_POPULAR_TTL_S = 60.0
 CACHEABLE = frozenset({"none", "no_model", "no_consent"})  # not answers to a passing fault
 TRACED_SESSIONS = 3
+EXPLAIN_BUDGET_S = 0.5  # feature contributions, only when a caller asks to explain
 TOP_LIKED = 3  # a person's strongest category affinities that may give "Because you like X"
 MAX_REASONS = 2  # the strongest two: a list of five reasons reads as none
 EXPLAINED_AHEAD = 12  # a precomputed ranking's items whose "Because you..." is found with it
@@ -266,6 +267,11 @@ class DecisionService:
         )
         items = [RecommendedItem(i, round(scores.get(i, 0.0), 6), reasons[i]) for i in chosen]
         stages["reasons"] = _since(started) - sum(stages.values())
+        contributions = {}
+        ranker = stage.served is not None and hasattr(stage.served.model, "contributions")
+        if request.explain and fallback == "none" and ranker and stage.people:
+            contributions = yield from self._contributions(stage.served, stage.people, chosen)
+            stages["contributions"] = _since(started) - sum(stages.values())
         took = round(_since(started), 3)
         trace = Trace(
             decision_id=decision_id,
@@ -285,6 +291,7 @@ class DecisionService:
             stages_ms={k: round(v, 3) for k, v in stages.items()},
             items=chosen,
             reasons=reasons,
+            contributions=contributions,
         )
         self._record(tenant.tenant_id, region, trace)
         _observe(fallback, reports, state, now)
@@ -527,6 +534,26 @@ class DecisionService:
         sequence = np.asarray([i for i, _ in reversed(known)], dtype=np.int32)
         last = max((r.occurred_at_us for r in recent), default=0)
         return People(history, [sequence], [region], np.asarray([last], dtype=np.int64))
+
+    def _contributions(
+        self, served: ServingModel, people: Callable[[], People], chosen: list[str]
+    ) -> Generator[ModelRun, Any, dict[str, list[dict[str, Any]]]]:
+        """For ``explain``: what moved each shown item's score, by feature (a learned ranker
+        only), computed in the model pool within the budget; nothing if it cannot be."""
+        contributions = getattr(served.model, "contributions", None)
+        known = [item for item in chosen if item in served.index]
+        if contributions is None or not known:
+            return {}
+        items = np.asarray([served.index[item] for item in known], dtype=np.int64)
+        future = self._pool.submit(contributions, people(), 0, items)
+        try:
+            found = yield future, EXPLAIN_BUDGET_S
+        except Exception:  # an explanation must never cost the answer
+            return {}
+        return {
+            item: [{"feature": c.name, "value": round(c.value, 6)} for c in parts]
+            for item, parts in zip(known, found, strict=True)
+        }
 
     def _run_model(
         self,

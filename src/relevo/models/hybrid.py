@@ -269,15 +269,22 @@ class HybridModel:
         return out, {name: np.vstack(parts) for name, parts in proposed.items() if parts}
 
     def explain(self, people: People, row: int, item: int) -> list[Contribution]:
+        return self.contributions(people, row, np.asarray([item]))[0]
+
+    def contributions(
+        self, people: People, row: int, items: np.ndarray, top: int = 5
+    ) -> list[list[Contribution]]:
+        """Each item's strongest feature contributions to its score for one person (LightGBM's
+        own SHAP values), for many items at the cost of one: the bases score the person once."""
         ranker, facts = self._fitted()
         one = people.part(row, row + 1)
-        _, _, x = candidate_features(
-            self.bases, one, facts, self.params["per_source"], np.asarray([item])
-        )
-        parts = ranker.predict(x, pred_contrib=True)[0][:-1]  # the last one is the bias
-        order = np.argsort(-np.abs(parts), kind="stable")[:5]
+        _, _, x = candidate_features(self.bases, one, facts, self.params["per_source"], items)
         names = ranker.feature_name()
-        return [Contribution("feature", names[i], float(parts[i])) for i in order]
+        found = []
+        for parts in ranker.predict(x, pred_contrib=True)[:, :-1]:  # the last one is the bias
+            order = np.argsort(-np.abs(parts), kind="stable")[:top]
+            found.append([Contribution("feature", names[i], float(parts[i])) for i in order])
+        return found
 
     def save(self) -> Artifact:
         ranker, facts = self._fitted()
