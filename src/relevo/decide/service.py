@@ -385,27 +385,39 @@ class DecisionService:
         """Rank again, ahead of their next request, the people who asked lately and whose
         ranking is stale (they acted since, or a model was promoted): precomputed candidates
         for active people. Run by ``start_refreshing``'s thread; returns how many it ranked."""
-        ranked = 0
+        stale: list[tuple[Tenant, Ranker, str, str, str]] = []
+        by_partition: dict[tuple[str, str], list[tuple[Tenant, Ranker, str]]] = {}
         for key in self._active.keys()[-limit:]:
             found = self._active.get(key)
-            if found is None:
-                continue
-            tenant, ranker = found
             _, person, region = key
+            if found is not None and person is not None:
+                tenant, ranker = found
+                by_partition.setdefault((tenant.tenant_id, region), []).append(
+                    (tenant, ranker, person)
+                )
+        for (tenant_id, region), asked in by_partition.items():
+            partition = self._storage.partition(tenant_id, region)
+            markers = partition.latest_events([person for _, _, person in asked])
+            for tenant, ranker, person in asked:
+                served = self._serving.model(tenant, ranker.model)
+                marker = markers.get(person, "")
+                key = (tenant_id, person, region, marker, served and served.version, ranker, None)
+                if served is not None and self._rankings.get(key) is None:
+                    stale.append((tenant, ranker, person, region, marker))
+        ranked = 0
+        for tenant, ranker, person, region, marker in stale:
             served = self._serving.model(tenant, ranker.model)
-            if served is None or person is None:
+            if served is None:
                 continue
             recent = self._storage.partition(tenant.tenant_id, region).recent_items(person)
-            marker = recent[0].event_id if recent else ""
-            ranking_key = (tenant.tenant_id, person, region, marker, served.version, ranker, None)
-            if self._rankings.get(ranking_key) is not None:
-                continue
             try:
                 one = self._people(tenant, served, recent, region)
                 outcome = _score(served, one, None, ranker.sources)
                 _explain_ahead(outcome, served, one, recent, self._serving.catalog(tenant))
             except Exception:  # a broken model is the request path's to report
                 continue
+            marker = recent[0].event_id if recent else ""
+            ranking_key = (tenant.tenant_id, person, region, marker, served.version, ranker, None)
             self._rankings.put(ranking_key, outcome)
             self._latest.put(
                 (tenant.tenant_id, person, region, ranker, None), (served.version, outcome)

@@ -314,7 +314,14 @@ class SqlitePartitionWriter:
             "INSERT OR IGNORE INTO decisions (decision_id, at_us, person, placement, body)"
             " SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value -> 4"
             " FROM json_each(?)",
-            (_encode([(t.decision_id, micros(t.at), t.person, t.placement, t) for t in traces]),),
+            (
+                # One trace encoded at a time: one call for the whole batch held the GIL for
+                # milliseconds, and answers waited that long.
+                b"[%b]"
+                % b",".join(
+                    _encode((t.decision_id, micros(t.at), t.person, t.placement, t)) for t in traces
+                ),
+            ),
         )
 
     def join_outcomes(self, events: Sequence[Event]) -> None:
@@ -376,6 +383,22 @@ class SqliteRegionPartition:
                 "SELECT entries FROM recent_items WHERE person = ?", (person_key,)
             ).fetchone()
         return [] if row is None else _recent_decoder.decode(row[0])
+
+    def latest_events(self, person_keys: Sequence[str]) -> dict[str, str]:
+        keys = list(person_keys)
+        found: dict[str, str] = {}
+        with self._db.reading() as db:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    db.execute(  # entries are [[occurred_at_us, event_id, ...], ...], newest first
+                        f"SELECT person, entries ->> '$[0][1]' FROM recent_items"
+                        f" WHERE person IN ({marks}) AND json_array_length(entries) > 0",
+                        chunk,
+                    ).fetchall()
+                )
+        return found
 
     def person_state(self, person_key: str, now_us: int) -> PersonState:
         """One statement, one row: a single statement reads one snapshot, and each statement
