@@ -490,6 +490,7 @@ class DecisionService:
     def close(self) -> None:
         self._stopped.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._serving.close()
 
     def _strategy(self, placement: str) -> Strategy:
         strategy = self._strategies.get(placement)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from relevo.domain.items import Item
@@ -63,6 +64,9 @@ class ServingState:
         self._clock = clock
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._lock = threading.Lock()
+        # One long-lived thread for every check: a thread each time would also open a new
+        # SQLite reader each time (readers are per thread).
+        self._checker = ThreadPoolExecutor(1, thread_name_prefix="relevo-serving-check")
 
     def model(self, tenant: Tenant, name: str) -> ServingModel | None:
         """The promoted version of ``name``, or None when none is promoted."""
@@ -104,14 +108,15 @@ class ServingState:
             return entry.value
         if entry.loaded and self._refresh > 0:
             if entry.lock.acquire(blocking=False):  # one check at a time; it releases the lock
-                threading.Thread(
-                    target=self._check, args=(entry, current, load), daemon=True
-                ).start()
+                self._checker.submit(self._check, entry, current, load)
             return entry.value
         with entry.lock:  # first use: everyone waits for the one load
             if not entry.loaded or self._clock() - entry.checked_at >= self._refresh:
                 self._reload(entry, current, load)
         return entry.value
+
+    def close(self) -> None:
+        self._checker.shutdown(wait=False, cancel_futures=True)
 
     def _check(
         self, entry: _Entry, current: Callable[[], object], load: Callable[[object], object]
