@@ -160,6 +160,15 @@ _INSERT_EVENT = (
 )
 
 
+def _in_chunks(db: sqlite3.Connection, query: str, keys: Sequence[str]) -> Iterator[Any]:
+    """The rows of ``query`` (ending in ``IN``) for the keys, 500 at a time: SQLite caps the
+    parameters of one statement."""
+    keys = list(keys)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        yield from db.execute(f"{query} ({','.join('?' * len(chunk))})", chunk)
+
+
 class SqlitePartitionWriter:
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
@@ -201,17 +210,10 @@ class SqlitePartitionWriter:
         return fresh
 
     def _logged(self, ids: list[str]) -> set[str]:
-        found: set[str] = set()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                row[0]
-                for row in self._db.execute(
-                    f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk
-                )
-            )
-        return found
+        return {
+            row[0]
+            for row in _in_chunks(self._db, "SELECT event_id FROM events WHERE event_id IN", ids)
+        }
 
     def apply(self, delta: StateDelta, recent_limit: int) -> None:
         db = self._db
@@ -245,15 +247,12 @@ class SqlitePartitionWriter:
             )
         if not delta.recent:
             return
-        people = list(delta.recent)
-        current: dict[str, list[RecentItem]] = {}
-        for start in range(0, len(people), 500):
-            chunk = people[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for person, entries in db.execute(
-                f"SELECT person, entries FROM recent_items WHERE person IN ({marks})", chunk
-            ):
-                current[person] = _recent_decoder.decode(entries)
+        current = {
+            person: _recent_decoder.decode(entries)
+            for person, entries in _in_chunks(
+                db, "SELECT person, entries FROM recent_items WHERE person IN", list(delta.recent)
+            )
+        }
         db.executemany(
             "INSERT OR REPLACE INTO recent_items VALUES (?, ?)",
             [
@@ -385,20 +384,16 @@ class SqliteRegionPartition:
         return [] if row is None else _recent_decoder.decode(row[0])
 
     def latest_events(self, person_keys: Sequence[str]) -> dict[str, str]:
-        keys = list(person_keys)
-        found: dict[str, str] = {}
         with self._db.reading() as db:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                found.update(
-                    db.execute(  # entries are [[occurred_at_us, event_id, ...], ...], newest first
-                        f"SELECT person, entries ->> '$[0][1]' FROM recent_items"
-                        f" WHERE person IN ({marks}) AND json_array_length(entries) > 0",
-                        chunk,
-                    ).fetchall()
+            # Entries are [[occurred_at_us, event_id, ...], ...], newest first.
+            return dict(
+                _in_chunks(
+                    db,
+                    "SELECT person, entries ->> '$[0][1]' FROM recent_items"
+                    " WHERE json_array_length(entries) > 0 AND person IN",
+                    person_keys,
                 )
-        return found
+            )
 
     def person_state(self, person_key: str, now_us: int) -> PersonState:
         """One statement, one row: a single statement reads one snapshot, and each statement
@@ -424,20 +419,13 @@ class SqliteRegionPartition:
         return best(decayed(rows, today, half_life_days), limit)
 
     def attributes(self, person_keys: Sequence[str]) -> dict[str, PersonAttributes]:
-        keys = list(person_keys)
-        found: dict[str, PersonAttributes] = {}
         with self._db.reading() as db:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                found.update(
-                    (person, _attributes_decoder.decode(body))
-                    for person, body in db.execute(
-                        f"SELECT person, body FROM person_attributes WHERE person IN ({marks})",
-                        chunk,
-                    )
+            return {
+                person: _attributes_decoder.decode(body)
+                for person, body in _in_chunks(
+                    db, "SELECT person, body FROM person_attributes WHERE person IN", person_keys
                 )
-        return found
+            }
 
     def count_events(self) -> int:
         with self._db.reading() as db:
