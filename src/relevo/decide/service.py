@@ -154,20 +154,9 @@ class DecisionService:
         self._served_models: dict[tuple[str, Ranker], tuple[Tenant, str]] = {}
 
     def decide(self, tenant: Tenant, request: DecisionRequest) -> Decision:
-        """Decide in this thread, blocking while the model runs (CLI, tests, worker threads)."""
-        steps = self._decide(tenant, request)
-        try:
-            wait = next(steps)
-            while True:
-                future, budget_s = wait
-                try:
-                    outcome = future.result(timeout=budget_s)
-                except BaseException as error:  # the decision takes the fallback it names
-                    wait = steps.throw(error)
-                else:
-                    wait = steps.send(outcome)
-        except StopIteration as done:
-            return done.value
+        """Decide from a thread with no event loop running (commands, tests), blocking until
+        the answer is ready."""
+        return asyncio.run(self.decide_async(tenant, request))
 
     async def decide_async(self, tenant: Tenant, request: DecisionRequest) -> Decision:
         """Decide on the event loop: everything but the model is a few in-memory steps and
@@ -180,7 +169,7 @@ class DecisionService:
                 future, budget_s = wait
                 try:
                     outcome = await asyncio.wait_for(asyncio.wrap_future(future), budget_s)
-                except BaseException as error:
+                except BaseException as error:  # the decision takes the fallback it names
                     wait = steps.throw(error)
                 else:
                     wait = steps.send(outcome)
