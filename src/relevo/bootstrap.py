@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import secrets
 from collections.abc import Callable
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING
 from relevo.adapters.sqlite.storage import SqliteStorage
 from relevo.catalog.service import CatalogService
 from relevo.config import Settings, interaction_weights, load_settings, placement_strategies
-from relevo.decide.decision_log import DecisionLog, InProcessWriter, ProcessWriter, TraceWriter
+from relevo.decide.decision_log import DecisionLog
 from relevo.domain.events import TimePolicy
 from relevo.domain.pseudonyms import Pseudonymizer, tenant_key
 from relevo.ingest.pipeline import IngestLimits, IngestService
@@ -89,14 +88,6 @@ def master_secret(settings: Settings) -> bytes:
     return path.read_text().strip().encode()
 
 
-def trace_writer(settings: Settings, storage: Storage) -> TraceWriter:
-    if settings.trace_writer == "thread":
-        return InProcessWriter(storage)
-    return ProcessWriter(
-        functools.partial(SqliteStorage, Path(settings.data_dir), settings.sqlite_synchronous)
-    )
-
-
 def build(settings: Settings | None = None) -> Relevo:
     settings = settings or load_settings()
     placement_strategies(settings)  # a bad strategy stops the start, naming the field
@@ -130,6 +121,6 @@ def build(settings: Settings | None = None) -> Relevo:
         people=PeopleService(storage, pseudonymizer_for),
         registry=registry,
         training=TrainingService(registry, pseudonymizer_for),
-        decision_log=DecisionLog(storage, writer=trace_writer(settings, storage)),
+        decision_log=DecisionLog(storage),
         pseudonymizer_for=pseudonymizer_for,
     )

@@ -48,11 +48,6 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(64 * 1024, ge=256)
     recent_items_limit: int = Field(50, ge=1, le=1000)
     sqlite_synchronous: Literal["full", "normal"] = "full"
-    trace_writer: Literal["process", "thread"] = Field(
-        "process",
-        description="where decision traces are written: a child process (the server's"
-        " throughput and p99 suffer less) or a thread of the serving process",
-    )
     interaction_weights: dict[str, dict[str, float]] = Field(
         {},
         description="weight of each event type for training, by tenant id ('*': every tenant);"

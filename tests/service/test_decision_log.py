@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from datetime import UTC, datetime
 
-from relevo.decide.decision_log import DecisionLog, ProcessWriter
+from relevo.decide.decision_log import DecisionLog
 from relevo.domain.decisions import Trace, new_decision_id
 from relevo.domain.tenants import Tenant
 from relevo.ports import RegionPartition, Storage
@@ -121,27 +120,3 @@ def test_outcome_events_are_joined_to_their_decision_once(relevo, tenant: Tenant
         ("click-1", "click", "sku-1"),
         ("imp-1", "impression", None),
     ]
-
-
-def test_the_server_writes_through_a_child_process_that_is_replaced_if_it_dies(
-    relevo, tenant
-) -> None:
-    log = relevo.decision_log
-    assert isinstance(log._writer, ProcessWriter)  # the default, as the server runs
-    first = trace()
-    log.record(tenant.tenant_id, "eu", first)
-    assert log.flush()
-    child = log._writer._child
-    assert child is not None and child.pid != os.getpid()
-    assert log.get(tenant, first.decision_id) == (first, [])
-    child.kill()
-    child.join(5)
-    lost = trace()
-    log.record(tenant.tenant_id, "eu", lost)  # the batch in hand when the child is found dead
-    assert log.flush()
-    after = trace()
-    log.record(tenant.tenant_id, "eu", after)
-    assert log.flush()
-    assert log.get(tenant, after.decision_id) == (after, [])  # a new child wrote it
-    assert log._writer._child is not child
-    assert log.dropped == (0 if log.get(tenant, lost.decision_id) else 1)
