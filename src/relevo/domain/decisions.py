@@ -4,6 +4,7 @@ trace that says why, stage by stage, so any answer can be explained and audited 
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -94,8 +95,17 @@ class Decision(msgspec.Struct, frozen=True, omit_defaults=True):
 
 def new_decision_id(region: str) -> str:
     """A fresh decision id that names the region its trace is kept in (region names never hold
-    a dot), so ``GET /v1/decisions/{id}`` and outcome events find it in one place."""
-    return f"{region}.{secrets.token_urlsafe(15)}"
+    a dot), so ``GET /v1/decisions/{id}`` and outcome events find it in one place.
+
+    After the dot, the time in microseconds (13 hex digits), then 80 random bits: ids of one
+    region sort by time, so each trace is written at the end of the decisions index rather
+    than at a random page of it, which keeps a batch's commit small as the log grows.
+
+    >>> first = new_decision_id("eu"); time.sleep(0.001); second = new_decision_id("eu")
+    >>> first < second, first.startswith("eu."), len(first)
+    (True, True, 30)
+    """
+    return f"{region}.{time.time_ns() // 1000:013x}{secrets.token_urlsafe(10)}"
 
 
 def decision_region(decision_id: str) -> str | None:
