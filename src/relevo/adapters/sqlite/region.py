@@ -127,7 +127,6 @@ _trace_decoder = msgspec.json.Decoder(Trace)
 _days_decoder = msgspec.json.Decoder(list[tuple[int, PersonDay]])
 _put_decoder = msgspec.json.Decoder(tuple[PersonAttributes, int])
 _set_by_events_decoder = msgspec.json.Decoder(list[tuple[str, int, Any]])
-MAX_REMEMBERED_STATES = 100_000
 _PERSON_STATE = """
 SELECT
     (SELECT entries FROM recent_items WHERE person = ?1),
@@ -339,10 +338,6 @@ class SqlitePartitionWriter:
 class SqliteRegionPartition:
     def __init__(self, database: Database) -> None:
         self._db = database
-        # person -> (the stored rows read, the day decayed to, the state made of them):
-        # assembling a state (decoding, decaying each day's record, ranking the affinities)
-        # cost more than reading its rows, and a person's rows rarely change between requests.
-        self._states: dict[str, tuple[tuple, int, PersonState]] = {}
 
     @contextmanager
     def transaction(self) -> Iterator[SqlitePartitionWriter]:
@@ -405,23 +400,14 @@ class SqliteRegionPartition:
         (each step, even) hands the GIL to other threads and waits to get it back, which was
         most of a cached decision's time under load with four reads in a transaction."""
         with self._db.reading() as db:
-            rows = db.execute(_PERSON_STATE, (person_key,)).fetchone()
-        today = now_us // DAY_US
-        held = self._states.get(person_key)
-        if held is not None and held[1] == today and held[0] == rows:
-            return held[2]
-        recent, days, put, by_events = rows
-        state = person_state(
+            recent, days, put, by_events = db.execute(_PERSON_STATE, (person_key,)).fetchone()
+        return person_state(
             [] if recent is None else _recent_decoder.decode(recent),
             _days_decoder.decode(days),
             None if put is None else _put_decoder.decode(put),
             {name: (at, value) for name, at, value in _set_by_events_decoder.decode(by_events)},
             now_us,
         )
-        if len(self._states) >= MAX_REMEMBERED_STATES:
-            self._states.clear()
-        self._states[person_key] = (rows, today, state)
-        return state
 
     def trending(self, now_us: int, half_life_days: float, limit: int) -> list[tuple[str, float]]:
         today = now_us // DAY_US
