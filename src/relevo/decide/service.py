@@ -179,9 +179,9 @@ class DecisionService:
     def _decide(
         self, tenant: Tenant, request: DecisionRequest
     ) -> Generator[ModelRun, Ranking, Decision]:
-        """The decision's steps. It yields once if the model must run: the driver (``decide``
-        or ``decide_async``) waits for the future within the budget, then sends the ranking
-        back or throws the error or timeout in."""
+        """The decision's steps. It yields a pool future and its budget whenever it must wait
+        (the model's run; the ranker's contributions for ``explain``): ``decide_async`` awaits
+        it, then sends the result back or throws the error or timeout in."""
         started = time.perf_counter()
         stages: dict[str, float] = {}
         strategy = self._strategy(request.placement)
