@@ -150,7 +150,7 @@ class DecisionService:
         self._active = TtlCache(max_entries=10_000, ttl_s=3600)
         self._popular_lists = TtlCache(max_entries=1_000, ttl_s=24 * 3600)
         self._stopped = threading.Event()
-        # (tenant, model) pairs placements use, with the version precomputed for (or "").
+        # (tenant, ranker) pairs placements use, with the version precomputed for (or "").
         self._served_models: dict[tuple[str, Ranker], tuple[Tenant, str]] = {}
 
     def decide(self, tenant: Tenant, request: DecisionRequest) -> Decision:
@@ -352,20 +352,20 @@ class DecisionService:
             return ModelStage("no_model")
         people = _once(lambda: self._people(tenant, served, recent, region))
         asked = None if request.candidates is None else tuple(request.candidates)
-        ranking_key = (tenant.tenant_id, person, region, marker, served.version, ranker, asked)
-        latest_key = (tenant.tenant_id, person, region, ranker, asked)
-        outcome = self._rankings.get(ranking_key)
+        outcome = self._rankings.get(
+            _ranking_key(tenant.tenant_id, person, region, marker, served.version, ranker, asked)
+        )
         CACHE_LOOKUPS.labels("rankings", "miss" if outcome is None else "hit").inc()
         if outcome is None:
             outcome = yield from self._run_model(tenant, strategy, served, people(), request)
             if isinstance(outcome, str):
+                latest_key = (tenant.tenant_id, person, region, ranker, asked)
                 earlier = self._latest.get(latest_key) if person is not None else None
                 if earlier is None:
                     return ModelStage(outcome, served=served, people=people)
                 version, ranking = earlier  # the person's last ranking: stale, but theirs
                 return ModelStage("precomputed", version, ranking, served, people)
-            self._rankings.put(ranking_key, outcome)
-            self._latest.put(latest_key, (served.version, outcome))
+            self._keep(tenant.tenant_id, person, region, marker, served, ranker, asked, outcome)
             if asked is None:
                 self._active.put((tenant.tenant_id, person, region), (tenant, ranker))
         return ModelStage("none", served.version, outcome, served, people)
@@ -374,7 +374,7 @@ class DecisionService:
         """Rank again, ahead of their next request, the people who asked lately and whose
         ranking is stale (they acted since, or a model was promoted): precomputed candidates
         for active people. Run by ``start_refreshing``'s thread; returns how many it ranked."""
-        stale: list[tuple[Tenant, Ranker, str, str, str]] = []
+        stale: list[tuple[Tenant, Ranker, str, str]] = []
         by_partition: dict[tuple[str, str], list[tuple[Tenant, Ranker, str]]] = {}
         for key in self._active.keys()[-limit:]:
             found = self._active.get(key)
@@ -389,12 +389,14 @@ class DecisionService:
             markers = partition.latest_events([person for _, _, person in asked])
             for tenant, ranker, person in asked:
                 served = self._serving.model(tenant, ranker.model)
+                if served is None:
+                    continue
                 marker = markers.get(person, "")
-                key = (tenant_id, person, region, marker, served and served.version, ranker, None)
-                if served is not None and self._rankings.get(key) is None:
-                    stale.append((tenant, ranker, person, region, marker))
+                key = _ranking_key(tenant_id, person, region, marker, served.version, ranker, None)
+                if self._rankings.get(key) is None:
+                    stale.append((tenant, ranker, person, region))
         ranked = 0
-        for tenant, ranker, person, region, marker in stale:
+        for tenant, ranker, person, region in stale:
             served = self._serving.model(tenant, ranker.model)
             if served is None:
                 continue
@@ -406,11 +408,7 @@ class DecisionService:
             except Exception:  # a broken model is the request path's to report
                 continue
             marker = recent[0].event_id if recent else ""
-            ranking_key = (tenant.tenant_id, person, region, marker, served.version, ranker, None)
-            self._rankings.put(ranking_key, outcome)
-            self._latest.put(
-                (tenant.tenant_id, person, region, ranker, None), (served.version, outcome)
-            )
+            self._keep(tenant.tenant_id, person, region, marker, served, ranker, None, outcome)
             PRECOMPUTED.inc()
             ranked += 1
         return ranked
@@ -439,15 +437,29 @@ class DecisionService:
                 ):
                     _explain_ahead(ranking, served, one, recent, catalog)
                     marker = recent[0].event_id if recent else ""
-                    key = (tenant.tenant_id, person, region, marker, served.version, ranker, None)
-                    self._rankings.put(key, ranking)
-                    self._latest.put(
-                        (tenant.tenant_id, person, region, ranker, None), (served.version, ranking)
+                    self._keep(
+                        tenant.tenant_id, person, region, marker, served, ranker, None, ranking
                     )
                     self._active.put((tenant.tenant_id, person, region), (tenant, ranker))
                 done += len(chunk)
                 PRECOMPUTED.inc(len(chunk))
         return done
+
+    def _keep(
+        self,
+        tenant_id: str,
+        person: str | None,
+        region: str,
+        marker: str,
+        served: ServingModel,
+        ranker: Ranker,
+        asked: tuple[str, ...] | None,
+        ranking: Ranking,
+    ) -> None:
+        """Cache a fresh ranking, and keep it as the person's last (the precomputed fallback)."""
+        key = _ranking_key(tenant_id, person, region, marker, served.version, ranker, asked)
+        self._rankings.put(key, ranking)
+        self._latest.put((tenant_id, person, region, ranker, asked), (served.version, ranking))
 
     def start_refreshing(self, every_s: float = 5.0) -> None:
         """Refresh active people's rankings in a daemon thread, every ``every_s`` seconds."""
@@ -711,6 +723,20 @@ def _explain_ahead(
                 by_item,
                 catalog,
             )
+
+
+def _ranking_key(
+    tenant_id: str,
+    person: str | None,
+    region: str,
+    marker: str,
+    version: str,
+    ranker: Ranker,
+    asked: tuple[str, ...] | None,
+) -> tuple:
+    """What a cached ranking is valid for: the person as of their latest event (``marker``),
+    the model version, the ranker's sources and the candidates asked about."""
+    return (tenant_id, person, region, marker, version, ranker, asked)
 
 
 def _score(
