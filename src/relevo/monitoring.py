@@ -44,6 +44,19 @@ EVENT_LAG_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
+_SERIES: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def series(metric: Counter | Histogram, *labels: str) -> Any:
+    """The metric's series for these label values, looked up once: ``labels()`` costs more
+    than the ``inc`` or ``observe`` that follows it, and decisions make several a request."""
+    key = (metric, labels)
+    found = _SERIES.get(key)
+    if found is None:
+        found = _SERIES[key] = metric.labels(*labels)
+    return found
+
+
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -55,7 +68,6 @@ class LatencyMiddleware:
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
         self.app = app
-        self._series: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -67,10 +79,7 @@ class LatencyMiddleware:
         finally:
             route = scope.get("route")
             key = (getattr(route, "path", "unmatched"), scope["method"])
-            series = self._series.get(key)
-            if series is None:  # looking a labelled series up costs more than observing it
-                series = self._series[key] = REQUEST_SECONDS.labels(*key)
-            series.observe(time.perf_counter() - started)
+            series(REQUEST_SECONDS, *key).observe(time.perf_counter() - started)
 
 
 async def metrics_endpoint(request: Request) -> Response:

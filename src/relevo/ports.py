@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import msgspec
 
 from relevo.domain.decisions import Trace
-from relevo.domain.derived import DerivedState, RecentItem, StateDelta
+from relevo.domain.derived import DerivedState, RecentItem, StateDelta, micros
 from relevo.domain.events import Event
 from relevo.domain.items import Item
 from relevo.domain.models import ModelRecord, NewModel, Promotion
@@ -47,6 +47,28 @@ class Activity(msgspec.Struct, frozen=True, array_like=True):
     item_id: str
     occurred_at_us: int
     session_id: str | None
+
+
+class EncodedTrace(msgspec.Struct, frozen=True, array_like=True):
+    """A trace as JSON, with the fields it is kept by. The decision encodes it on its own
+    thread (about 10 µs), so the thread that writes batches of them holds the GIL only for
+    moments: while it held it to encode, answers waited."""
+
+    decision_id: str
+    at_us: int
+    person: str
+    placement: str
+    body: msgspec.Raw
+
+    @classmethod
+    def of(cls, trace: Trace) -> EncodedTrace:
+        return cls(
+            trace.decision_id,
+            micros(trace.at),
+            trace.person,
+            trace.placement,
+            msgspec.Raw(msgspec.json.encode(trace)),
+        )
 
 
 class QuarantineRecord(msgspec.Struct, frozen=True):
@@ -141,7 +163,7 @@ class PartitionWriter(Protocol):
         the person's home region, never in a file shared by all regions."""
         ...
 
-    def record_decisions(self, traces: Sequence[Trace]) -> None:
+    def record_decisions(self, traces: Sequence[EncodedTrace]) -> None:
         """Keep the traces; one already kept (same decision id) is left as it is."""
         ...
 
@@ -181,6 +203,11 @@ class RegionPartition(Protocol):
     def person_state(self, person_key: str, now_us: int) -> PersonState:
         """Everything a decision reads about a person, from one consistent read, with
         affinities decayed to the day of ``now_us`` (microseconds since the epoch)."""
+        ...
+
+    def person_version(self, person_key: str) -> int:
+        """The ``version`` ``person_state`` would read now: one point read, which tells a
+        decision whether what it worked out for the person earlier still holds."""
         ...
 
     def trending(self, now_us: int, half_life_days: float, limit: int) -> list[tuple[str, float]]:

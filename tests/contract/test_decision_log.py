@@ -9,7 +9,7 @@ import pytest
 
 from relevo.domain.decisions import FilterReport, Trace, new_decision_id
 from relevo.domain.events import Event
-from relevo.ports import Outcome
+from relevo.ports import EncodedTrace, Outcome
 
 T = datetime(2026, 1, 1, 12, 30, 15, 123456, tzinfo=UTC)
 
@@ -38,6 +38,10 @@ def trace(decision_id: str, person: str = "u:p1") -> Trace:
     )
 
 
+def encoded(*traces: Trace) -> list[EncodedTrace]:
+    return [EncodedTrace.of(t) for t in traces]
+
+
 def outcome_event(
     event_id: str, decision_id: str | None, kind: str = "click", at: int = 0
 ) -> Event:
@@ -55,7 +59,7 @@ def test_a_trace_round_trips_byte_exact(storage, tenant) -> None:
     partition = storage.partition("acme", "eu")
     original = trace(new_decision_id("eu"))
     with partition.transaction() as writer:
-        writer.record_decisions([original, trace(new_decision_id("eu"), "a:other")])
+        writer.record_decisions(encoded(original, trace(new_decision_id("eu"), "a:other")))
     found = partition.decision(original.decision_id)
     assert found == original
     assert msgspec.json.encode(found) == msgspec.json.encode(original)
@@ -66,9 +70,9 @@ def test_a_trace_recorded_again_keeps_the_first(storage, tenant) -> None:
     partition = storage.partition("acme", "eu")
     decision_id = new_decision_id("eu")
     with partition.transaction() as writer:
-        writer.record_decisions([trace(decision_id)])
+        writer.record_decisions(encoded(trace(decision_id)))
     with partition.transaction() as writer:
-        writer.record_decisions([trace(decision_id, "u:someone-else")])
+        writer.record_decisions(encoded(trace(decision_id, "u:someone-else")))
     assert partition.decision(decision_id) == trace(decision_id)
 
 
@@ -95,7 +99,7 @@ def test_a_failed_transaction_keeps_no_trace_and_no_outcome(storage, tenant) -> 
     partition = storage.partition("acme", "eu")
     decision_id = new_decision_id("eu")
     with pytest.raises(RuntimeError), partition.transaction() as writer:
-        writer.record_decisions([trace(decision_id)])
+        writer.record_decisions(encoded(trace(decision_id)))
         writer.join_outcomes([outcome_event("e-1", decision_id)])
         raise RuntimeError("crash before commit")
     assert partition.decision(decision_id) is None
@@ -107,7 +111,7 @@ def test_traces_and_outcomes_survive_a_reopen_and_stay_in_their_region(
 ) -> None:
     decision_id = new_decision_id("eu")
     with storage.partition("acme", "eu").transaction() as writer:
-        writer.record_decisions([trace(decision_id)])
+        writer.record_decisions(encoded(trace(decision_id)))
         writer.join_outcomes([outcome_event("e-1", decision_id)])
     storage.close()
     reopened = open_storage()

@@ -109,8 +109,30 @@ def test_derived_state_applies_and_clears(storage, tenant) -> None:
     assert cleared.type_counts == {}
     assert (cleared.person_days, cleared.item_days, cleared.event_attributes) == ({}, [], {})
     assert partition.person_state("u:p1", micros(T)) == PersonState(
-        affinities={"category": {}, "tag": {}}
+        affinities={"category": {}, "tag": {}},
+        version=2,  # versions only grow, even on a clear
     )
+
+
+def test_a_persons_version_grows_with_every_change_to_their_state(storage, tenant) -> None:
+    partition = storage.partition(tenant.tenant_id, "eu")
+    assert partition.person_version("u:p1") == 0
+    seen = []
+    with partition.transaction() as writer:
+        writer.apply(derive([ev(1, "a"), ev(2, "b")], 10, DEFAULT_WEIGHTS, FACETS), 10)
+    seen.append(partition.person_version("u:p1"))
+    with partition.transaction() as writer:  # an event about no item still counts
+        writer.apply(derive([attribute_event(3, 1990)], 10, DEFAULT_WEIGHTS, {}), 10)
+    seen.append(partition.person_version("u:p1"))
+    with partition.transaction() as writer:
+        writer.set_attributes("u:p1", PersonAttributes(birth_year=1980), T)
+    seen.append(partition.person_version("u:p1"))
+    with partition.transaction() as writer:  # someone else's event leaves p1's version alone
+        writer.apply(derive([ev(4, "a", "p2")], 10, DEFAULT_WEIGHTS, FACETS), 10)
+    seen.append(partition.person_version("u:p1"))
+    assert seen[0] > 0 and seen[0] < seen[1] < seen[2] == seen[3]
+    assert partition.person_state("u:p1", micros(T)).version == seen[3]
+    assert partition.person_version("u:p2") > 0
 
 
 FACETS = {"a": ("shoes", ["red", "sale"]), "b": ("hats", ["red"])}

@@ -60,7 +60,7 @@ def shop(relevo, tenant):
     return relevo, tenant
 
 
-def decider(relevo, placements=None, traces=None) -> DecisionService:
+def decider(relevo, placements=None, traces=None, **more) -> DecisionService:
     recorded = traces if traces is not None else []
     return DecisionService(
         relevo.storage,
@@ -70,6 +70,7 @@ def decider(relevo, placements=None, traces=None) -> DecisionService:
         strategies({"knn": {"model": "itemknn"}, **(placements or {})}),
         lambda tenant_id: DEFAULT_WEIGHTS,
         lambda tenant_id, region, trace: recorded.append(trace),
+        **more,
     )
 
 
@@ -357,6 +358,61 @@ def test_identical_requests_reuse_the_answer_until_the_person_acts(shop) -> None
     assert service.decide(tenant, ask()).decision_id == first.decision_id
     relevo.ingest.ingest(tenant, [event("acted", user_id="u1", item_id="tool-2")])
     assert service.decide(tenant, ask()).decision_id != first.decision_id
+
+
+UNCACHED = {"model": "itemknn", "cache_ttl_s": 0}
+
+
+def test_an_unchanged_person_gets_what_was_prepared_as_a_new_decision(shop) -> None:
+    relevo, tenant = shop
+    traces: list = []
+    service = decider(relevo, {"uncached": UNCACHED}, traces)
+    first = service.decide(tenant, ask(placement="uncached"))
+    second = service.decide(tenant, ask(placement="uncached"))
+    assert second.decision_id != first.decision_id and first.fallback == second.fallback == "none"
+    assert second.items == first.items
+    assert [t.decision_id for t in traces] == [first.decision_id, second.decision_id]
+    assert "model" in traces[0].stages_ms and set(traces[1].stages_ms) == {"person", "prepared"}
+    earlier, later = traces
+    assert (later.filters, later.reasons, later.scores) == (
+        earlier.filters,
+        earlier.reasons,
+        earlier.scores,
+    )
+    assert later.person_state["recent_items"] == earlier.person_state["recent_items"]
+    assert later.person_state["feature_age_s"]["recent_items"] > 0  # as of the later answer
+
+
+def test_what_was_prepared_is_dropped_when_the_person_or_the_catalog_changes(shop) -> None:
+    relevo, tenant = shop
+    traces: list = []
+    service = decider(relevo, {"all": {**UNCACHED, "exclude_seen": False}}, traces)
+    relevo.people.put(tenant, "u3", {"birth_year": now().year - 30})
+    asked = ask(placement="all", user_id="u3", k=30)
+    shown = [i.item_id for i in service.decide(tenant, asked).items]
+    assert "book-adult" in shown
+    relevo.people.put(tenant, "u3", {"birth_year": now().year - 12})  # a correction
+    shown = [i.item_id for i in service.decide(tenant, asked).items]
+    assert "book-adult" not in shown
+    gone = shown[0]
+    relevo.catalog.upsert(tenant, [{"item_id": gone, "available": False}])
+    assert gone not in {i.item_id for i in service.decide(tenant, asked).items}
+    relevo.ingest.ingest(tenant, [event("acted", user_id="u3", item_id="tool-2")])
+    service.decide(tenant, asked)
+    assert "tool-2" in traces[-1].person_state["recent_items"]
+    assert not any("prepared" in t.stages_ms for t in traces)
+
+
+def test_what_was_prepared_lasts_until_the_day_ends(shop) -> None:
+    relevo, tenant = shop
+    midnight = (now() + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    moments = [midnight - timedelta(seconds=2)]
+    traces: list = []
+    service = decider(relevo, {"uncached": UNCACHED}, traces, clock=lambda: moments[-1])
+    for seconds in (-2, -1, 1):
+        moments.append(midnight + timedelta(seconds=seconds))
+        service.decide(tenant, ask(placement="uncached"))
+    assert ["prepared" in t.stages_ms for t in traces] == [False, True, False]
 
 
 def test_the_models_ranking_is_reused_across_requests_of_a_person(shop, monkeypatch) -> None:

@@ -16,14 +16,14 @@ from collections.abc import Iterable
 
 from relevo.domain.decisions import Trace, decision_region
 from relevo.domain.tenants import Tenant
-from relevo.ports import Outcome, Storage
+from relevo.ports import EncodedTrace, Outcome, Storage
 
 log = logging.getLogger("relevo.decide")
 
 _STOP = None
 """Put on the queue by ``close``: the writer thread ends once everything before it is written."""
 
-_Entry = tuple[str, str, Trace] | threading.Event | None
+_Entry = tuple[str, str, EncodedTrace] | threading.Event | None
 """A trace to write (tenant id, region, trace); a flush marker, set once everything queued
 before it is written; or ``_STOP``."""
 
@@ -52,7 +52,7 @@ class DecisionLog:
         """Queue a trace for writing; never blocks, never raises (a full queue drops it)."""
         if not self._closed:
             try:
-                self._queue.put_nowait((tenant_id, region, trace))
+                self._queue.put_nowait((tenant_id, region, EncodedTrace.of(trace)))
                 return
             except queue.Full:
                 pass
@@ -115,8 +115,8 @@ class DecisionLog:
             if _STOP in entries:
                 return
 
-    def _write(self, entries: Iterable[tuple[str, str, Trace]]) -> None:
-        groups: dict[tuple[str, str], list[Trace]] = {}
+    def _write(self, entries: Iterable[tuple[str, str, EncodedTrace]]) -> None:
+        groups: dict[tuple[str, str], list[EncodedTrace]] = {}
         for tenant_id, region, trace in entries:
             groups.setdefault((tenant_id, region), []).append(trace)
         for (tenant_id, region), traces in groups.items():

@@ -21,6 +21,7 @@ from collections.abc import Callable, Generator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -40,7 +41,7 @@ from relevo.domain.decisions import (
     Trace,
     new_decision_id,
 )
-from relevo.domain.derived import RecentItem, micros
+from relevo.domain.derived import DAY_US, RecentItem, micros
 from relevo.domain.items import Item
 from relevo.domain.people import age_on
 from relevo.domain.person_state import PersonState
@@ -56,6 +57,7 @@ from relevo.monitoring import (
     FEATURE_AGE_SECONDS,
     FILTER_REMOVED,
     PRECOMPUTED,
+    series,
 )
 from relevo.ports import Storage
 
@@ -77,6 +79,7 @@ EXPLAIN_BUDGET_S = 0.5  # feature contributions, only when a caller asks to expl
 TOP_LIKED = 3  # a person's strongest category affinities that may give "Because you like X"
 MAX_REASONS = 2  # the strongest two: a list of five reasons reads as none
 EXPLAINED_AHEAD = 12  # a precomputed ranking's items whose "Because you..." is found with it
+PREPARED_MAX_S = 60.0  # a prepared decision's longest life (online popularity is a minute old)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +111,35 @@ class ModelStage:
     ranking: Ranking = field(default_factory=Ranking)
     served: ServingModel | None = None
     people: Callable[[], People] | None = None  # built only if a model must run
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A decision worked out for a person as they are: reused, each time as a new decision
+    with its own id, exploration draw and trace, while it ``holds``: the person's state has
+    the same version (part of its cache key), the same model and catalog serve, and nothing
+    that time changes has changed (``valid_until_us``)."""
+
+    fallback: str
+    model_version: str
+    served: ServingModel | None  # the placement's model when it was worked out
+    catalog: Mapping[str, Item]
+    valid_until_us: int
+    chosen: tuple[str, ...]
+    pool: tuple[str, ...]  # the allowed items, boosted, best first: what exploration draws from
+    scores: dict[str, float]
+    sources: Mapping[str, tuple[str, ...]]
+    reasons: dict[str, list[str]]
+    items: list[RecommendedItem]
+    reports: list[FilterReport]
+    state: PersonState
+    person_record: dict[str, Any]  # the trace's person state, but for the features' ages
+    request_record: dict[str, Any]
+    reasons_for: Callable[[list[str], set[str]], dict[str, list[str]]]
+    people: Callable[[], People] | None
+
+    def holds(self, now_us: int, served: ServingModel | None, catalog: Mapping) -> bool:
+        return now_us < self.valid_until_us and served is self.served and catalog is self.catalog
 
 
 class SimilarItems(msgspec.Struct, frozen=True):
@@ -143,6 +175,8 @@ class DecisionService:
         # and whole answers, reused for identical requests within the placement's TTL.
         self._rankings = TtlCache(max_entries=100_000, ttl_s=600)
         self._answers = TtlCache(max_entries=100_000, ttl_s=3600)
+        # What each person should see, worked out for their state's version (see Prepared).
+        self._prepared = TtlCache(max_entries=100_000, ttl_s=PREPARED_MAX_S)
         # Each person's latest ranking, whatever they did since: the precomputed answer the
         # fallback chain takes when the model cannot answer now.
         self._latest = TtlCache(max_entries=100_000, ttl_s=24 * 3600)
@@ -178,45 +212,107 @@ class DecisionService:
 
     def _decide(
         self, tenant: Tenant, request: DecisionRequest
-    ) -> Generator[ModelRun, Ranking, Decision]:
+    ) -> Generator[ModelRun, Any, Decision]:
         """The decision's steps. It yields a pool future and its budget whenever it must wait
         (the model's run; the ranker's contributions for ``explain``): ``decide_async`` awaits
-        it, then sends the result back or throws the error or timeout in."""
+        it, then sends the result back or throws the error or timeout in.
+
+        What the person should see is worked out once per version of everything it depends on
+        (``_prepare``) and reused while none of it changed; every answer is still a decision
+        of its own: its id, its exploration draw, its trace."""
         started = time.perf_counter()
-        stages: dict[str, float] = {}
         strategy = self._strategy(request.placement)
         now = self._clock()
-        policy_known = True
         try:
-            person, region, audience, state = self._person(tenant, request, now)
+            person, region, version = self._whom(tenant, request)
+            policy_known = True
         except Exception:  # policy cannot be evaluated: the safest answer, for nobody known
-            policy_known = False
-            person, region, audience = None, tenant.default_region, Audience(None, None)
-            state = PersonState()
-        recent = state.recent
-        stages["person"] = _since(started)
-        marker = recent[0].event_id if recent else ""
-        answer_key = (tenant.tenant_id, person, marker, msgspec.json.encode(request))
-        if strategy.cache_ttl_s > 0 and policy_known:
-            cached = self._answers.get(answer_key)
-            CACHE_LOOKUPS.labels("answers", "miss" if cached is None else "hit").inc()
+            person, region, version, policy_known = None, tenant.default_region, 0, False
+        stages = {"person": _since(started)}
+        key = (tenant.tenant_id, person, region, version, msgspec.json.encode(request))
+        caching = strategy.cache_ttl_s > 0 and policy_known
+        if caching:
+            cached = self._answers.get(key)
+            series(CACHE_LOOKUPS, "answers", "miss" if cached is None else "hit").inc()
             if cached is not None:
                 return cached
         catalog = self._serving.catalog(tenant)
-        decision_id = new_decision_id(region)
+        served = self._serving.model(tenant, strategy.ranker.model)
+        prepared = self._prepared.get(key) if policy_known and not request.explain else None
+        if prepared is not None and not prepared.holds(micros(now), served, catalog):
+            prepared = None
+        if policy_known and not request.explain:
+            series(CACHE_LOOKUPS, "prepared", "miss" if prepared is None else "hit").inc()
+        if prepared is None:
+            prepared = yield from self._prepare(
+                tenant,
+                strategy,
+                request,
+                person,
+                region,
+                policy_known,
+                catalog,
+                now,
+                started,
+                stages,
+            )
+            if policy_known and prepared.fallback in CACHEABLE:
+                self._prepared.put(
+                    (*key[:3], prepared.state.version, key[4]), prepared, PREPARED_MAX_S
+                )
+        else:
+            stages["prepared"] = _since(started) - stages["person"]
+        decision = yield from self._answer(
+            tenant, strategy, request, person, region, prepared, now, started, stages
+        )
+        if caching and decision.fallback in CACHEABLE:
+            self._answers.put(key, decision, strategy.cache_ttl_s)
+        return decision
 
+    def _prepare(
+        self,
+        tenant: Tenant,
+        strategy: Strategy,
+        request: DecisionRequest,
+        person: str | None,
+        region: str,
+        policy_known: bool,
+        catalog: Mapping[str, Item],
+        now: datetime,
+        started: float,
+        stages: dict[str, float],
+    ) -> Generator[ModelRun, Any, Prepared]:
+        """Everything up to an answer: the person's state and what policy knows of them, the
+        model's ranking (or a fallback), filters, boosts, diversity and reasons. Adds the time
+        of each to ``stages``."""
+        begun = _since(started)
+        served = self._serving.model(tenant, strategy.ranker.model)
+        audience, state = Audience(_asked_region(tenant, request), None), PersonState()
+        if person is not None and policy_known:
+            try:
+                audience, state = self._person(tenant, person, region, now)
+            except Exception:  # policy cannot be evaluated: the safest answer, as above
+                person, region, policy_known = None, tenant.default_region, False
+                audience = Audience(None, None)
+        if not policy_known:
+            audience = Audience(None, None)
+        recent = state.recent
+        stages["person"] += _since(started) - begun
+        begun = _since(started)
         if not policy_known:
             stage = ModelStage("policy_unavailable")
         elif not _may_personalize(request):
             stage = ModelStage("no_consent")
         else:
+            marker = recent[0].event_id if recent else ""
             stage = yield from self._model_stage(
                 tenant, strategy, request, person, region, recent, marker
             )
-        fallback, model_version = stage.fallback, stage.version
+        fallback = stage.fallback
         ranked, sources, because = stage.ranking.items, stage.ranking.sources, stage.ranking.because
         scores = dict(stage.ranking.scores)  # fills and boosts change it; the cached stays
-        stages["model"] = _since(started) - sum(stages.values())
+        stages["model"] = _since(started) - begun
+        begun = _since(started)
 
         seen = self._seen(recent, strategy, now)
         checks = policy_checks(audience) + request_checks(
@@ -244,24 +340,85 @@ class DecisionService:
                 scores[item] = 0.0
             allowed += added
             reports = _merge(reports, fill_reports)
-        stages["filters"] = _since(started) - sum(stages.values())
+        stages["filters"] = _since(started) - begun
+        begun = _since(started)
 
         boosted = _boost(allowed, scores, strategy, catalog)
         chosen = _diverse(boosted, catalog, strategy.max_per_category, request.k)
-        explored = _explore(decision_id, chosen, boosted, strategy.exploration, request.k)
-        stages["rank"] = _since(started) - sum(stages.values())
+        stages["rank"] = _since(started) - begun
+        begun = _since(started)
 
-        reasons = self._reasons(
-            chosen, explored, sources, because, stage.served, stage.people, state, catalog, now
+        reasons_for = partial(
+            self._reasons,
+            sources=sources,
+            because_memo=because,
+            served=stage.served,
+            people=stage.people,
+            state=state,
+            catalog=catalog,
+            now=now,
         )
-        items = [RecommendedItem(i, round(scores.get(i, 0.0), 6), reasons[i]) for i in chosen]
-        stages["reasons"] = _since(started) - sum(stages.values())
+        reasons = reasons_for(chosen, set())
+        stages["reasons"] = _since(started) - begun
+        return Prepared(
+            fallback=fallback,
+            model_version=stage.version,
+            served=served,
+            catalog=catalog,
+            valid_until_us=_valid_until(now, seen, recent, strategy, chosen, catalog),
+            chosen=tuple(chosen),
+            pool=tuple(boosted),
+            scores=scores,
+            sources=sources,
+            reasons=reasons,
+            items=_shown(chosen, scores, reasons),
+            reports=reports,
+            state=state,
+            person_record=_person_record(state, audience),
+            request_record=_request_record(request),
+            reasons_for=reasons_for,
+            people=stage.people,
+        )
+
+    def _answer(
+        self,
+        tenant: Tenant,
+        strategy: Strategy,
+        request: DecisionRequest,
+        person: str | None,
+        region: str,
+        prepared: Prepared,
+        now: datetime,
+        started: float,
+        stages: dict[str, float],
+    ) -> Generator[ModelRun, Any, Decision]:
+        """A new decision from what was prepared: its id, exploration, trace and answer."""
+        decision_id = new_decision_id(region)
+        chosen = list(prepared.chosen)
+        explored = _explore(decision_id, chosen, prepared.pool, strategy.exploration, request.k)
+        reasons, items = prepared.reasons, prepared.items
+        if explored:
+            begun = _since(started)
+            reasons = prepared.reasons_for(chosen, explored)
+            items = _shown(chosen, prepared.scores, reasons)
+            stages["exploration"] = _since(started) - begun
+        fallback = prepared.fallback
         contributions = {}
-        ranker = stage.served is not None and hasattr(stage.served.model, "contributions")
-        if request.explain and fallback == "none" and ranker and stage.people:
-            contributions = yield from self._contributions(stage.served, stage.people, chosen)
-            stages["contributions"] = _since(started) - sum(stages.values())
+        served = prepared.served
+        if (
+            request.explain
+            and fallback == "none"
+            and served is not None
+            and hasattr(served.model, "contributions")
+            and prepared.people
+        ):
+            begun = _since(started)
+            contributions = yield from self._contributions(served, prepared.people, chosen)
+            stages["contributions"] = _since(started) - begun
         took = round(_since(started), 3)
+        now_us = micros(now)
+        state = prepared.state
+        sources, scores = prepared.sources, prepared.scores
         trace = Trace(
             decision_id=decision_id,
             at=now,
@@ -269,13 +426,18 @@ class DecisionService:
             person=person or "",
             region=region,
             strategy=request.placement,
-            model=model_version,
+            model=prepared.model_version,
             variant="control",
             fallback=fallback,
-            request=_request_record(request),
-            person_state=_person_record(state, audience, now),
+            request=prepared.request_record,
+            person_state={
+                **prepared.person_record,
+                "feature_age_s": {
+                    name: round((now_us - at) / 1e6, 3) for name, at in state.updated_us.items()
+                },
+            },
             sources={i: list(sources.get(i, ())) for i in chosen},
-            filters=reports,
+            filters=prepared.reports,
             scores={i: scores.get(i, 0.0) for i in chosen},
             stages_ms={k: round(v, 3) for k, v in stages.items()},
             items=chosen,
@@ -283,20 +445,17 @@ class DecisionService:
             contributions=contributions,
         )
         self._record(tenant.tenant_id, region, trace)
-        _observe(fallback, reports, state, now)
-        decision = Decision(
+        _observe(fallback, prepared.reports, state, now_us)
+        return Decision(
             decision_id,
             items,
             request.placement,
-            model_version,
+            prepared.model_version,
             "control",
             fallback,
             took,
             trace if request.explain else None,
         )
-        if strategy.cache_ttl_s > 0 and fallback in CACHEABLE:
-            self._answers.put(answer_key, decision, strategy.cache_ttl_s)
-        return decision
 
     def similar(self, tenant: Tenant, item_id: str, k: int) -> SimilarItems:
         """Items like this one (the promoted item-kNN model), else popular ones; policy as for
@@ -355,7 +514,7 @@ class DecisionService:
         outcome = self._rankings.get(
             _ranking_key(tenant.tenant_id, person, region, marker, served.version, ranker, asked)
         )
-        CACHE_LOOKUPS.labels("rankings", "miss" if outcome is None else "hit").inc()
+        series(CACHE_LOOKUPS, "rankings", "miss" if outcome is None else "hit").inc()
         if outcome is None:
             outcome = yield from self._run_model(tenant, strategy, served, people(), request)
             if isinstance(outcome, str):
@@ -508,13 +667,8 @@ class DecisionService:
             )
         return strategy
 
-    def _person(
-        self, tenant: Tenant, request: DecisionRequest, now: datetime
-    ) -> tuple[str | None, str, Audience, PersonState]:
-        """The person's key, home region, what policy knows of them, and their online state.
-
-        Anything that cannot be read leaves the person unknown, which policy treats as the
-        most restrictive case (fail closed)."""
+    def _whom(self, tenant: Tenant, request: DecisionRequest) -> tuple[str | None, str, int]:
+        """The person's key, home region, and the version of their state (one point read)."""
         pseudonymize = self._pseudonymizer_for(tenant.tenant_id)
         if request.user_id is not None:
             person: str | None = "u:" + pseudonymize("user_id", request.user_id)
@@ -522,15 +676,26 @@ class DecisionService:
             person = "a:" + pseudonymize("anonymous_id", request.anonymous_id)
         else:
             person = None
-        asked = request.context.get("region")
-        asked = asked if asked in tenant.regions else None
+        asked = _asked_region(tenant, request)
         if person is None:
-            return None, asked or tenant.default_region, Audience(asked, None), PersonState()
+            return None, asked or tenant.default_region, 0
         region = self._home_of(tenant, person, asked)
+        return (
+            person,
+            region,
+            self._storage.partition(tenant.tenant_id, region).person_version(person),
+        )
+
+    def _person(
+        self, tenant: Tenant, person: str, region: str, now: datetime
+    ) -> tuple[Audience, PersonState]:
+        """What policy knows of the person, and their online state. A failure to read it
+        leaves the person unknown, which policy treats as the most restrictive case (fail
+        closed)."""
         state = self._storage.partition(tenant.tenant_id, region).person_state(person, micros(now))
         attributes = state.attributes
         age = None if attributes is None else age_on(attributes.birth_year, now.date())
-        return person, region, Audience(region, age), state
+        return Audience(region, age), state
 
     def _people(
         self, tenant: Tenant, served: ServingModel, recent: list[RecentItem], region: str
@@ -925,10 +1090,9 @@ def _since(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _person_record(state: PersonState, audience: Audience, now: datetime) -> dict[str, Any]:
-    """The person's state as the trace keeps it: the online features the decision read, and
-    how old each was (seconds since the event that last changed it)."""
-    now_us = micros(now)
+def _person_record(state: PersonState, audience: Audience) -> dict[str, Any]:
+    """The person's state as the trace keeps it: the online features the decision read (each
+    answer adds how old each was: seconds since the event that last changed it)."""
     attributes = state.attributes
     return {
         "recent_items": [r.item_id for r in state.recent],
@@ -940,17 +1104,48 @@ def _person_record(state: PersonState, audience: Audience, now: datetime) -> dic
         "counters": state.counters,
         "age_known": audience.age is not None,
         "segments": [] if attributes is None else attributes.segments,
-        "feature_age_s": {
-            name: round((now_us - at) / 1e6, 3) for name, at in state.updated_us.items()
-        },
     }
 
 
-def _observe(fallback: str, reports: list[FilterReport], state: PersonState, now: datetime) -> None:
-    DECISIONS.labels(fallback).inc()
+def _asked_region(tenant: Tenant, request: DecisionRequest) -> str | None:
+    """The region the request's context names, if it is one of the tenant's."""
+    asked = request.context.get("region")
+    return asked if asked in tenant.regions else None
+
+
+def _shown(
+    chosen: list[str], scores: Mapping[str, float], reasons: Mapping[str, list[str]]
+) -> list[RecommendedItem]:
+    return [RecommendedItem(i, round(scores.get(i, 0.0), 6), reasons[i]) for i in chosen]
+
+
+def _valid_until(
+    now: datetime,
+    seen: set[str],
+    recent: list[RecentItem],
+    strategy: Strategy,
+    chosen: list[str],
+    catalog: Mapping[str, Item],
+) -> int:
+    """Until when (µs) a decision worked out at ``now`` depends on nothing that time changes:
+    the day (affinities decay by day, ages change on a birthday), the first seen item that
+    leaves the seen window, the first shown item that stops being new; at most
+    ``PREPARED_MAX_S`` (online popularity, read once a minute)."""
+    now_us = micros(now)
+    ends = [now_us + int(PREPARED_MAX_S * 1e6), (now_us // DAY_US + 1) * DAY_US]
+    window_us = strategy.seen_window_days * DAY_US
+    ends += [int(r.occurred_at_us + window_us) for r in recent if r.item_id in seen]
+    for item_id in chosen:
+        item = catalog.get(item_id)
+        if item is not None and item.created_at is not None and now - item.created_at < NEW_FOR:
+            ends.append(micros(item.created_at + NEW_FOR))
+    return min(ends)
+
+
+def _observe(fallback: str, reports: list[FilterReport], state: PersonState, now_us: int) -> None:
+    series(DECISIONS, fallback).inc()
     for report in reports:
         if report.removed:
-            FILTER_REMOVED.labels(report.name).inc(report.removed)
-    now_us = micros(now)
+            series(FILTER_REMOVED, report.name).inc(report.removed)
     for name, at in state.updated_us.items():
-        FEATURE_AGE_SECONDS.labels(name).observe((now_us - at) / 1e6)
+        series(FEATURE_AGE_SECONDS, name).observe((now_us - at) / 1e6)

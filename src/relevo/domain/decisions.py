@@ -3,7 +3,8 @@ trace that says why, stage by stage, so any answer can be explained and audited 
 
 from __future__ import annotations
 
-import secrets
+import base64
+import random
 import time
 from datetime import datetime
 from typing import Annotated, Any
@@ -99,13 +100,17 @@ def new_decision_id(region: str) -> str:
 
     After the dot, the time in microseconds (13 hex digits), then 80 random bits: ids of one
     region sort by time, so each trace is written at the end of the decisions index rather
-    than at a random page of it, which keeps a batch's commit small as the log grows.
+    than at a random page of it, which keeps a batch's commit small as the log grows. The bits
+    come from ``random`` (seeded from the OS, reseeded in a forked worker), not ``secrets``: an
+    id is read back only with its tenant's key, so it need not be unguessable, and a system
+    call per answer cost 10 µs and a turn of the GIL.
 
     >>> first = new_decision_id("eu"); time.sleep(0.001); second = new_decision_id("eu")
     >>> first < second, first.startswith("eu."), len(first)
     (True, True, 30)
     """
-    return f"{region}.{time.time_ns() // 1000:013x}{secrets.token_urlsafe(10)}"
+    token = base64.urlsafe_b64encode(random.getrandbits(80).to_bytes(10, "big"))[:14]
+    return f"{region}.{time.time_ns() // 1000:013x}{token.decode()}"
 
 
 def decision_region(decision_id: str) -> str | None:

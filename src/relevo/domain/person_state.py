@@ -65,6 +65,9 @@ class PersonState(msgspec.Struct, frozen=True):
     attributes: PersonAttributes | None = None
     """Effective attributes: per field, the later of the PUT record and the events that set it."""
     updated_us: dict[str, int] = {}
+    version: int = 0
+    """Grows whenever anything above changes (0: nothing stored): a decision worked out for
+    the person stays valid while it is the same."""
 
 
 def sessions_of(recent: Iterable[RecentItem]) -> list[Session]:
@@ -101,6 +104,7 @@ def person_state(
     by_events: Mapping[str, tuple[int, Any]],
     now_us: int,
     half_life_days: float = AFFINITY_HALF_LIFE_DAYS,
+    version: int = 0,
 ) -> PersonState:
     """Assemble a person's state from their stored records, decayed to the day of ``now_us``.
 
@@ -139,4 +143,5 @@ def person_state(
         counters=dict(sorted(counters.items())),
         attributes=merge_attributes(put_attributes, put_at, by_events),
         updated_us=dict(sorted(updated.items())),
+        version=version,
     )

@@ -30,7 +30,14 @@ from relevo.domain.events import Event
 from relevo.domain.people import PersonAttributes
 from relevo.domain.person_state import PersonState, person_state
 from relevo.domain.violations import Violation
-from relevo.ports import Activity, LoggedEvent, NewQuarantineRecord, Outcome, QuarantineRecord
+from relevo.ports import (
+    Activity,
+    EncodedTrace,
+    LoggedEvent,
+    NewQuarantineRecord,
+    Outcome,
+    QuarantineRecord,
+)
 
 MIGRATIONS = (
     """
@@ -115,6 +122,13 @@ MIGRATIONS = (
         PRIMARY KEY (person, field)
     ) WITHOUT ROWID
     """,
+    """
+    -- bumped in the same transaction as any change to what person_state reads of a person
+    CREATE TABLE person_versions (
+        person TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
+    ) WITHOUT ROWID
+    """,
 )
 
 _encode = msgspec.json.encode
@@ -135,8 +149,13 @@ SELECT
     (SELECT json_array(json(CAST(body AS TEXT)), updated_at_us)
         FROM person_attributes WHERE person = ?1),
     (SELECT json_group_array(json_array(field, occurred_at_us, json(CAST(value AS TEXT))))
-        FROM person_event_attributes WHERE person = ?1)
+        FROM person_event_attributes WHERE person = ?1),
+    (SELECT version FROM person_versions WHERE person = ?1)
 """
+_BUMP_VERSION = (
+    "INSERT INTO person_versions VALUES (?, 1)"
+    " ON CONFLICT (person) DO UPDATE SET version = version + 1"
+)
 
 
 class _Session(msgspec.Struct):
@@ -229,6 +248,10 @@ class SqlitePartitionWriter:
         )
         if delta.person_days:
             self._merge_person_days(delta.person_days)
+        changed = {person for person, _ in delta.person_days}
+        changed.update(person for person, _ in delta.attributes)
+        changed.update(delta.recent)
+        db.executemany(_BUMP_VERSION, [(person,) for person in changed])
         db.executemany(
             "INSERT INTO item_days VALUES (?, ?, ?)"
             " ON CONFLICT (day, item_id) DO UPDATE SET milli = milli + excluded.milli",
@@ -304,23 +327,18 @@ class SqlitePartitionWriter:
             "INSERT OR REPLACE INTO person_attributes VALUES (?, ?, ?)",
             (person_key, _encode(attributes), micros(at)),
         )
+        self._db.execute(_BUMP_VERSION, (person_key,))
 
-    def record_decisions(self, traces: Sequence[Trace]) -> None:
+    def record_decisions(self, traces: Sequence[EncodedTrace]) -> None:
         """One statement for the whole batch, over one JSON array: ``executemany`` would step
         once per trace, and each step hands the GIL to the request threads and back, which
-        under load made answers wait on the trace writer."""
+        under load made answers wait on the trace writer. The traces come encoded, so making
+        the array is one copy."""
         self._db.execute(
             "INSERT OR IGNORE INTO decisions (decision_id, at_us, person, placement, body)"
             " SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value -> 4"
             " FROM json_each(?)",
-            (
-                # One trace encoded at a time: one call for the whole batch held the GIL for
-                # milliseconds, and answers waited that long.
-                b"[%b]"
-                % b",".join(
-                    _encode((t.decision_id, micros(t.at), t.person, t.placement, t)) for t in traces
-                ),
-            ),
+            (_encode(traces),),
         )
 
     def join_outcomes(self, events: Sequence[Event]) -> None:
@@ -400,14 +418,24 @@ class SqliteRegionPartition:
         (each step, even) hands the GIL to other threads and waits to get it back, which was
         most of a cached decision's time under load with four reads in a transaction."""
         with self._db.reading() as db:
-            recent, days, put, by_events = db.execute(_PERSON_STATE, (person_key,)).fetchone()
+            recent, days, put, by_events, version = db.execute(
+                _PERSON_STATE, (person_key,)
+            ).fetchone()
         return person_state(
             [] if recent is None else _recent_decoder.decode(recent),
             _days_decoder.decode(days),
             None if put is None else _put_decoder.decode(put),
             {name: (at, value) for name, at, value in _set_by_events_decoder.decode(by_events)},
             now_us,
+            version=version or 0,
         )
+
+    def person_version(self, person_key: str) -> int:
+        with self._db.reading() as db:
+            row = db.execute(
+                "SELECT version FROM person_versions WHERE person = ?", (person_key,)
+            ).fetchone()
+        return 0 if row is None else row[0]
 
     def trending(self, now_us: int, half_life_days: float, limit: int) -> list[tuple[str, float]]:
         today = now_us // DAY_US
