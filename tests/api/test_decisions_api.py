@@ -30,7 +30,7 @@ def recorded(server, account, region: str = "eu") -> Trace:
         scores={"sku-1": 0.9, "sku-2": 0.4},
         stages_ms={"retrieve": 0.7, "rank": 0.2},
         items=["sku-1", "sku-2"],
-        reasons={"sku-1": ["Because you viewed sku-9"]},
+        reasons={"sku-1": ("Because you viewed sku-9",)},
     )
     server.relevo.decision_log.record(account.tenant.tenant_id, region, trace)
     assert server.relevo.decision_log.flush()
@@ -49,7 +49,7 @@ def test_a_decision_is_read_with_its_outcomes(server, account) -> None:
         response = client.get(f"/v1/decisions/{trace.decision_id}")
         assert response.status_code == 200
         body = response.json()
-        assert body["trace"] == msgspec.to_builtins(trace)
+        assert body["trace"] == msgspec.json.decode(msgspec.json.encode(trace))
         assert sorted((o["event_id"], o["type"], o["item_id"]) for o in body["outcomes"]) == [
             ("click-1", "click", "sku-1"),
             ("imp-1", "impression", None),

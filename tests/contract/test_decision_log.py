@@ -33,7 +33,7 @@ def trace(decision_id: str, person: str = "u:p1") -> Trace:
         scores={"sku-1": 0.1 + 0.2, "sku-2": 1e-300, "sku-3": -0.0},
         stages_ms={"retrieve": 1.25, "rank": 0.333333333333},
         items=["sku-1", "sku-2"],
-        reasons={"sku-1": ["Because you viewed Läмп ☕"]},
+        reasons={"sku-1": ("Because you viewed Läмп ☕",)},
         contributions={"sku-1": [{"feature": "affinity", "weight": 0.5}]},
     )
 

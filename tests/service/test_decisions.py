@@ -86,9 +86,9 @@ def test_a_reader_gets_books_with_reasons_and_a_trace(shop) -> None:
     first = answer.items[0]
     assert first.item_id.startswith("book") and first.reasons[0].startswith("Because you bought")
     for item in answer.items:  # the model's items, then popular ones to fill the k slots
-        assert item.reasons[0].startswith("Because you bought") or item.reasons == [
-            "Popular in your region"
-        ]
+        assert item.reasons[0].startswith("Because you bought") or item.reasons == (
+            "Popular in your region",
+        )
     trace = answer.trace
     assert trace is not None and traces == [trace] and trace.decision_id == answer.decision_id
     assert trace.person.startswith("u:") and "u1" not in trace.person  # a pseudonym
@@ -188,10 +188,10 @@ def test_an_event_is_visible_to_the_very_next_decision(shop) -> None:
     relevo, tenant = shop
     service = decider(relevo)
     before = service.decide(tenant, ask(user_id="newcomer", k=3, explain=True))
-    assert before.trace.person_state["recent_items"] == []
+    assert before.trace.person_state["recent_items"] == ()
     relevo.ingest.ingest(tenant, [event("fresh", user_id="newcomer", item_id="tool-3")])
     after = service.decide(tenant, ask(user_id="newcomer", k=3, explain=True))
-    assert after.trace.person_state["recent_items"] == ["tool-3"]
+    assert after.trace.person_state["recent_items"] == ("tool-3",)
     assert "tool-3" not in {i.item_id for i in after.items}  # seen
     assert after.items[0].item_id.startswith("tool")
 
@@ -216,7 +216,7 @@ def test_online_features_reach_the_next_decision_with_their_ages(shop) -> None:
     assert state["affinities"]["category"] == {"books": pytest.approx(6.0, rel=0.01)}
     assert set(state["affinities"]["tag"]) == {"paper"}
     assert state["counters"] == {"view": 1, "purchase": 1}
-    assert [s["items"] for s in state["sessions"]] == [["book-3", "book-2"]]  # newest first
+    assert [s["items"] for s in state["sessions"]] == [("book-3", "book-2")]  # newest first
     assert set(state["feature_age_s"]) == {"recent_items", "counters", "affinities"}
     assert 0 < state["feature_age_s"]["recent_items"] < 300
     relevo.ingest.ingest(tenant, [event("s3", user_id="reader", item_id="tool-1")])
@@ -234,7 +234,9 @@ def test_a_birth_year_sent_in_an_event_opens_age_gated_items(shop) -> None:
     assert relevo.ingest.ingest(tenant, [signup])[0].status == "accepted"
     after = service.decide(tenant, ask(placement="all", user_id="u3", k=30, explain=True))
     assert "book-adult" in {i.item_id for i in after.items}
-    assert after.trace.person_state["age_known"] and after.trace.person_state["segments"] == ["vip"]
+    assert after.trace.person_state["age_known"] and after.trace.person_state["segments"] == (
+        "vip",
+    )
 
 
 def test_a_liked_category_gives_its_reason(shop) -> None:
@@ -260,7 +262,7 @@ def test_no_model_falls_back_to_popular(shop) -> None:
     relevo, tenant = shop
     answer = decider(relevo, {"ease": {"model": "ease"}}).decide(tenant, ask(placement="ease"))
     assert answer.fallback == "no_model" and len(answer.items) == 5
-    assert all(i.reasons == ["Popular in your region"] for i in answer.items)
+    assert all(i.reasons == ("Popular in your region",) for i in answer.items)
 
 
 def test_a_failing_model_falls_back_then_the_breaker_opens(shop, monkeypatch) -> None:

@@ -19,7 +19,7 @@ import time
 import zlib
 from collections.abc import Callable, Generator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -129,14 +129,20 @@ class Prepared:
     pool: tuple[str, ...]  # the allowed items, boosted, best first: what exploration draws from
     scores: dict[str, float]
     sources: Mapping[str, tuple[str, ...]]
-    reasons: dict[str, list[str]]
+    reasons: dict[str, tuple[str, ...]]
     items: list[RecommendedItem]
     reports: list[FilterReport]
-    state: PersonState
+    version: int  # of the person's state
+    updated_us: dict[str, int]  # when each feature of the person's state last changed
     person_record: dict[str, Any]  # the trace's person state, but for the features' ages
     request_record: dict[str, Any]
-    reasons_for: Callable[[list[str], set[str]], dict[str, list[str]]]
-    people: Callable[[], People] | None
+    # Only while the decision is being made: what exploration and ``explain`` need (a kept
+    # decision that may explore keeps ``reasons_for``; one that never does keeps neither).
+    reasons_for: Callable[[list[str], set[str]], dict[str, tuple[str, ...]]] | None = None
+    people: Callable[[], People] | None = None
+
+    def kept(self, exploring: bool) -> Prepared:
+        return replace(self, reasons_for=self.reasons_for if exploring else None, people=None)
 
     def holds(self, now_us: int, served: ServingModel | None, catalog: Mapping) -> bool:
         return now_us < self.valid_until_us and served is self.served and catalog is self.catalog
@@ -256,9 +262,11 @@ class DecisionService:
                 started,
                 stages,
             )
-            if policy_known and prepared.fallback in CACHEABLE:
+            if policy_known and prepared.fallback in CACHEABLE and not request.explain:
                 self._prepared.put(
-                    (*key[:3], prepared.state.version, key[4]), prepared, PREPARED_MAX_S
+                    (*key[:3], prepared.version, key[4]),
+                    prepared.kept(strategy.exploration > 0),
+                    PREPARED_MAX_S,
                 )
         else:
             stages["prepared"] = _since(started) - stages["person"]
@@ -373,7 +381,8 @@ class DecisionService:
             reasons=reasons,
             items=_shown(chosen, scores, reasons),
             reports=reports,
-            state=state,
+            version=state.version,
+            updated_us=state.updated_us,
             person_record=_person_record(state, audience),
             request_record=_request_record(request),
             reasons_for=reasons_for,
@@ -399,6 +408,7 @@ class DecisionService:
         reasons, items = prepared.reasons, prepared.items
         if explored:
             begun = _since(started)
+            assert prepared.reasons_for is not None  # kept by any decision that may explore
             reasons = prepared.reasons_for(chosen, explored)
             items = _shown(chosen, prepared.scores, reasons)
             stages["exploration"] = _since(started) - begun
@@ -417,7 +427,7 @@ class DecisionService:
             stages["contributions"] = _since(started) - begun
         took = round(_since(started), 3)
         now_us = micros(now)
-        state = prepared.state
+        updated_us = prepared.updated_us
         sources, scores = prepared.sources, prepared.scores
         trace = Trace(
             decision_id=decision_id,
@@ -433,7 +443,7 @@ class DecisionService:
             person_state={
                 **prepared.person_record,
                 "feature_age_s": {
-                    name: round((now_us - at) / 1e6, 3) for name, at in state.updated_us.items()
+                    name: round((now_us - at) / 1e6, 3) for name, at in updated_us.items()
                 },
             },
             sources={i: list(sources.get(i, ())) for i in chosen},
@@ -445,7 +455,7 @@ class DecisionService:
             contributions=contributions,
         )
         self._record(tenant.tenant_id, region, trace)
-        _observe(fallback, prepared.reports, state, now_us)
+        _observe(fallback, prepared.reports, updated_us, now_us)
         return Decision(
             decision_id,
             items,
@@ -483,7 +493,9 @@ class DecisionService:
             allowed += [i for i in fill if i not in scores]
         reason = f"Similar to {_title(catalog, item_id)}"
         items = [
-            RecommendedItem(i, round(scores.get(i, 0.0), 6), [reason if i in scores else "Popular"])
+            RecommendedItem(
+                i, round(scores.get(i, 0.0), 6), (reason if i in scores else "Popular",)
+            )
             for i in allowed[:k]
         ]
         version = served.version if served is not None and fallback == "none" else ""
@@ -825,7 +837,7 @@ class DecisionService:
         state: PersonState,
         catalog: Mapping[str, Item],
         now: datetime,
-    ) -> dict[str, list[str]]:
+    ) -> dict[str, tuple[str, ...]]:
         """Reasons a person can read, from where each item came from and what the person
         likes. A personal model's explanation is the costly part; it is kept in
         ``because_memo``, which lives as long as the cached ranking it explains."""
@@ -833,7 +845,7 @@ class DecisionService:
         by_item = {r.item_id: r for r in recent}
         liked = list(state.affinities.get("category", {}))[:TOP_LIKED]
         bases = getattr(served.model, "bases", {}) if served else {}
-        found: dict[str, list[str]] = {}
+        found: dict[str, tuple[str, ...]] = {}
         for item_id in chosen:
             reasons: list[str] = []
             item_sources = sources.get(item_id, ())
@@ -861,7 +873,7 @@ class DecisionService:
             if "popularity" in item_sources or "popular" in item_sources:
                 reasons.append("Popular in your region")
             reasons = reasons[:MAX_REASONS]
-            found[item_id] = reasons or ["Popular in your region"]
+            found[item_id] = tuple(reasons) or ("Popular in your region",)
         return found
 
 
@@ -1095,15 +1107,15 @@ def _person_record(state: PersonState, audience: Audience) -> dict[str, Any]:
     answer adds how old each was: seconds since the event that last changed it)."""
     attributes = state.attributes
     return {
-        "recent_items": [r.item_id for r in state.recent],
-        "sessions": [
-            {"session_id": s.session_id, "items": s.item_ids}
+        "recent_items": tuple(r.item_id for r in state.recent),
+        "sessions": tuple(
+            {"session_id": s.session_id, "items": tuple(s.item_ids)}
             for s in state.sessions[:TRACED_SESSIONS]
-        ],
+        ),
         "affinities": state.affinities,
         "counters": state.counters,
         "age_known": audience.age is not None,
-        "segments": [] if attributes is None else attributes.segments,
+        "segments": () if attributes is None else tuple(attributes.segments),
     }
 
 
@@ -1114,7 +1126,7 @@ def _asked_region(tenant: Tenant, request: DecisionRequest) -> str | None:
 
 
 def _shown(
-    chosen: list[str], scores: Mapping[str, float], reasons: Mapping[str, list[str]]
+    chosen: list[str], scores: Mapping[str, float], reasons: Mapping[str, tuple[str, ...]]
 ) -> list[RecommendedItem]:
     return [RecommendedItem(i, round(scores.get(i, 0.0), 6), reasons[i]) for i in chosen]
 
@@ -1142,10 +1154,12 @@ def _valid_until(
     return min(ends)
 
 
-def _observe(fallback: str, reports: list[FilterReport], state: PersonState, now_us: int) -> None:
+def _observe(
+    fallback: str, reports: list[FilterReport], updated_us: Mapping[str, int], now_us: int
+) -> None:
     series(DECISIONS, fallback).inc()
     for report in reports:
         if report.removed:
             series(FILTER_REMOVED, report.name).inc(report.removed)
-    for name, at in state.updated_us.items():
+    for name, at in updated_us.items():
         series(FEATURE_AGE_SECONDS, name).observe((now_us - at) / 1e6)

@@ -27,7 +27,7 @@ NOT_ENGAGEMENT = frozenset({"impression", "dismiss", "return"})
 """Types that name an item without showing interest in it: kept out of a person's recent items."""
 
 
-class RecentItem(msgspec.Struct, frozen=True, array_like=True):
+class RecentItem(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """A person's latest event on one item, newest first by ``recency``."""
 
     occurred_at_us: int

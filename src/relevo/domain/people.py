@@ -26,7 +26,7 @@ AttributeName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 AttributeValue = Annotated[str, msgspec.Meta(max_length=1_000)] | int | float | bool
 
 
-class PersonAttributes(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class PersonAttributes(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     """One person's attributes, as the application sets them (a PUT replaces them all).
 
     ``home_region`` is where the person's data lives; it is fixed by the first thing stored

@@ -29,7 +29,7 @@ TOP_AFFINITIES = 20
 """Affinities kept per kind: enough to rank and explain by, small enough to log in a trace."""
 
 
-class Session(msgspec.Struct, frozen=True):
+class Session(msgspec.Struct, frozen=True, gc=False):
     """One visit, as far as the person's recent items show it."""
 
     session_id: str
@@ -39,7 +39,7 @@ class Session(msgspec.Struct, frozen=True):
     """Newest first."""
 
 
-class PersonState(msgspec.Struct, frozen=True):
+class PersonState(msgspec.Struct, frozen=True, gc=False):
     """A person's online features at one moment.
 
     ``updated_us`` says when each feature last changed (microseconds since the epoch), for
@@ -52,6 +52,7 @@ class PersonState(msgspec.Struct, frozen=True):
     - ``attributes``: the later of the PUT's time and the latest event that set any.
 
     Exact times of events rather than of writes, so a replay gives the very same values.
+    Not tracked by the garbage collector (``gc=False``), like the decisions that keep it.
     """
 
     recent: list[RecentItem] = []
