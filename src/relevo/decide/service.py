@@ -148,6 +148,20 @@ class Prepared:
         return now_us < self.valid_until_us and served is self.served and catalog is self.catalog
 
 
+@dataclass(slots=True)
+class _Asking:
+    """One decision in the making: who asked for what, when, and the time of each stage."""
+
+    tenant: Tenant
+    strategy: Strategy
+    request: DecisionRequest
+    person: str | None
+    region: str
+    now: datetime
+    started: float  # time.perf_counter() when it began
+    stages: dict[str, float] = field(default_factory=dict)
+
+
 class SimilarItems(msgspec.Struct, frozen=True):
     item_id: str
     items: list[RecommendedItem]
@@ -234,7 +248,8 @@ class DecisionService:
             policy_known = True
         except Exception:  # policy cannot be evaluated: the safest answer, for nobody known
             person, region, version, policy_known = None, tenant.default_region, 0, False
-        stages = {"person": _since(started)}
+        asking = _Asking(tenant, strategy, request, person, region, now, started)
+        asking.stages["person"] = _since(started)
         key = (tenant.tenant_id, person, region, version, msgspec.json.encode(request))
         caching = strategy.cache_ttl_s > 0 and policy_known
         if caching:
@@ -250,18 +265,7 @@ class DecisionService:
         if policy_known and not request.explain:
             series(CACHE_LOOKUPS, "prepared", "miss" if prepared is None else "hit").inc()
         if prepared is None:
-            prepared = yield from self._prepare(
-                tenant,
-                strategy,
-                request,
-                person,
-                region,
-                policy_known,
-                catalog,
-                now,
-                started,
-                stages,
-            )
+            prepared = yield from self._prepare(asking, policy_known, catalog)
             if policy_known and prepared.fallback in CACHEABLE and not request.explain:
                 self._prepared.put(
                     (*key[:3], prepared.version, key[4]),
@@ -269,30 +273,27 @@ class DecisionService:
                     PREPARED_MAX_S,
                 )
         else:
-            stages["prepared"] = _since(started) - stages["person"]
-        decision = yield from self._answer(
-            tenant, strategy, request, person, region, prepared, now, started, stages
-        )
+            asking.stages["prepared"] = _since(started) - asking.stages["person"]
+        decision = yield from self._answer(asking, prepared)
         if caching and decision.fallback in CACHEABLE:
             self._answers.put(key, decision, strategy.cache_ttl_s)
         return decision
 
     def _prepare(
-        self,
-        tenant: Tenant,
-        strategy: Strategy,
-        request: DecisionRequest,
-        person: str | None,
-        region: str,
-        policy_known: bool,
-        catalog: Mapping[str, Item],
-        now: datetime,
-        started: float,
-        stages: dict[str, float],
+        self, asking: _Asking, policy_known: bool, catalog: Mapping[str, Item]
     ) -> Generator[ModelRun, Any, Prepared]:
         """Everything up to an answer: the person's state and what policy knows of them, the
         model's ranking (or a fallback), filters, boosts, diversity and reasons. Adds the time
-        of each to ``stages``."""
+        of each to ``asking.stages``; a person whose state cannot be read is asked for as
+        nobody, in the tenant's default region."""
+        tenant, strategy, request, person, region = (
+            asking.tenant,
+            asking.strategy,
+            asking.request,
+            asking.person,
+            asking.region,
+        )
+        now, started, stages = asking.now, asking.started, asking.stages
         begun = _since(started)
         served = self._serving.model(tenant, strategy.ranker.model)
         audience, state = Audience(_asked_region(tenant, request), None), PersonState()
@@ -301,6 +302,7 @@ class DecisionService:
                 audience, state = self._person(tenant, person, region, now)
             except Exception:  # policy cannot be evaluated: the safest answer, as above
                 person, region, policy_known = None, tenant.default_region, False
+                asking.person, asking.region = person, region
                 audience = Audience(None, None)
         if not policy_known:
             audience = Audience(None, None)
@@ -389,22 +391,15 @@ class DecisionService:
             people=stage.people,
         )
 
-    def _answer(
-        self,
-        tenant: Tenant,
-        strategy: Strategy,
-        request: DecisionRequest,
-        person: str | None,
-        region: str,
-        prepared: Prepared,
-        now: datetime,
-        started: float,
-        stages: dict[str, float],
-    ) -> Generator[ModelRun, Any, Decision]:
+    def _answer(self, asking: _Asking, prepared: Prepared) -> Generator[ModelRun, Any, Decision]:
         """A new decision from what was prepared: its id, exploration, trace and answer."""
+        request, region, now, started = asking.request, asking.region, asking.now, asking.started
+        stages = asking.stages
         decision_id = new_decision_id(region)
         chosen = list(prepared.chosen)
-        explored = _explore(decision_id, chosen, prepared.pool, strategy.exploration, request.k)
+        explored = _explore(
+            decision_id, chosen, prepared.pool, asking.strategy.exploration, request.k
+        )
         reasons, items = prepared.reasons, prepared.items
         if explored:
             begun = _since(started)
@@ -433,7 +428,7 @@ class DecisionService:
             decision_id=decision_id,
             at=now,
             placement=request.placement,
-            person=person or "",
+            person=asking.person or "",
             region=region,
             strategy=request.placement,
             model=prepared.model_version,
@@ -454,7 +449,7 @@ class DecisionService:
             reasons=reasons,
             contributions=contributions,
         )
-        self._record(tenant.tenant_id, region, trace)
+        self._record(asking.tenant.tenant_id, region, trace)
         _observe(fallback, prepared.reports, updated_us, now_us)
         return Decision(
             decision_id,
