@@ -144,3 +144,17 @@ def test_a_new_person_is_placed_in_the_region_the_request_names(trained) -> None
         "/v1/recommend", json={"user_id": "brand-new", "context": {"region": "us"}}
     ).json()
     assert body["decision_id"].startswith("us.")
+
+
+def test_a_failure_inside_a_hot_route_is_a_500_problem_and_other_methods_a_405(
+    account, server, monkeypatch
+) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(server.relevo.decisions, "decide_async", broken)
+    answer = account.serve.post("/v1/recommend", json={"user_id": "someone"})
+    assert answer.status_code == 500
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert "disk on fire" not in answer.text and answer.json()["instance"] == "/v1/recommend"
+    assert account.serve.get("/v1/recommend").status_code == 405

@@ -45,7 +45,13 @@ from relevo.domain.derived import DAY_US, RecentItem, micros
 from relevo.domain.items import Item
 from relevo.domain.people import age_on
 from relevo.domain.person_state import PersonState
-from relevo.domain.policy import Audience, apply_checks, policy_checks, request_checks
+from relevo.domain.policy import (
+    Audience,
+    apply_checks,
+    policy_checks,
+    request_checks,
+    unrestricted,
+)
 from relevo.domain.pseudonyms import Pseudonymizer
 from relevo.domain.strategies import DEFAULT_PLACEMENT, Ranker, Strategy
 from relevo.domain.tenants import Tenant
@@ -203,6 +209,7 @@ class DecisionService:
         # People who asked lately (for an unfiltered ranking), and the model that ranks them.
         self._active = TtlCache(max_entries=10_000, ttl_s=3600)
         self._popular_lists = TtlCache(max_entries=1_000, ttl_s=24 * 3600)
+        self._unrestricted: tuple[Mapping[str, Item] | None, frozenset[str]] = (None, frozenset())
         self._stopped = threading.Event()
         # (tenant, ranker) pairs placements use, with the version precomputed for (or "").
         self._served_models: dict[tuple[str, Ranker], tuple[Tenant, str]] = {}
@@ -244,39 +251,46 @@ class DecisionService:
         strategy = self._strategy(request.placement)
         now = self._clock()
         try:
-            person, region, version = self._whom(tenant, request)
+            person, region = self._whom(tenant, request)
             policy_known = True
         except Exception:  # policy cannot be evaluated: the safest answer, for nobody known
-            person, region, version, policy_known = None, tenant.default_region, 0, False
+            person, region, policy_known = None, tenant.default_region, False
         asking = _Asking(tenant, strategy, request, person, region, now, started)
-        asking.stages["person"] = _since(started)
-        key = (tenant.tenant_id, person, region, version, msgspec.json.encode(request))
+        key = (tenant.tenant_id, person, region, msgspec.json.encode(request))
         caching = strategy.cache_ttl_s > 0 and policy_known
+        cached = self._answers.get(key) if caching else None
+        prepared = self._prepared.get(key) if policy_known and not request.explain else None
+        # Whether what is kept still holds is a point read of the person's version; with
+        # nothing kept, the state read below gives the version anyway.
+        version = 0
+        if person is not None and (cached is not None or prepared is not None):
+            try:
+                version = self._storage.partition(tenant.tenant_id, region).person_version(person)
+            except Exception:  # cannot tell: work it out again (reading the state will tell)
+                cached = prepared = None
         if caching:
-            cached = self._answers.get(key)
-            series(CACHE_LOOKUPS, "answers", "miss" if cached is None else "hit").inc()
-            if cached is not None:
-                return cached
+            hit = cached is not None and cached[0] == version
+            series(CACHE_LOOKUPS, "answers", "hit" if hit else "miss").inc()
+            if hit:
+                return cached[1]
+        asking.stages["person"] = _since(started)
         catalog = self._serving.catalog(tenant)
         served = self._serving.model(tenant, strategy.ranker.model)
-        prepared = self._prepared.get(key) if policy_known and not request.explain else None
-        if prepared is not None and not prepared.holds(micros(now), served, catalog):
+        if prepared is not None and (
+            prepared.version != version or not prepared.holds(micros(now), served, catalog)
+        ):
             prepared = None
         if policy_known and not request.explain:
             series(CACHE_LOOKUPS, "prepared", "miss" if prepared is None else "hit").inc()
         if prepared is None:
             prepared = yield from self._prepare(asking, policy_known, catalog)
             if policy_known and prepared.fallback in CACHEABLE and not request.explain:
-                self._prepared.put(
-                    (*key[:3], prepared.version, key[4]),
-                    prepared.kept(strategy.exploration > 0),
-                    PREPARED_MAX_S,
-                )
+                self._prepared.put(key, prepared.kept(strategy.exploration > 0), PREPARED_MAX_S)
         else:
             asking.stages["prepared"] = _since(started) - asking.stages["person"]
         decision = yield from self._answer(asking, prepared)
         if caching and decision.fallback in CACHEABLE:
-            self._answers.put(key, decision, strategy.cache_ttl_s)
+            self._answers.put(key, (prepared.version, decision), strategy.cache_ttl_s)
         return decision
 
     def _prepare(
@@ -336,7 +350,7 @@ class DecisionService:
             rule.action == "boost" for rule in strategy.parsed_rules()
         )
         want = None if reorders else request.k * 5
-        allowed, reports = apply_checks(ranked, catalog.get, checks, want)
+        allowed, reports = apply_checks(ranked, catalog.get, checks, want, self._free(catalog))
         if len(allowed) < request.k and request.candidates is None:
             fill, fill_reports, kind = self._fallback_items(
                 tenant, strategy, region, catalog, checks, want
@@ -479,7 +493,9 @@ class DecisionService:
         checks = policy_checks(Audience(None, None)) + request_checks(
             Filters(), {item_id}, set(), []
         )
-        allowed, _ = apply_checks([i for i, _ in ranked], catalog.get, checks)
+        allowed, _ = apply_checks(
+            [i for i, _ in ranked], catalog.get, checks, None, self._free(catalog)
+        )
         scores, fallback = dict(ranked), "none" if allowed else "popular"
         if len(allowed) < k:
             fill, _, _ = self._fallback_items(
@@ -674,8 +690,8 @@ class DecisionService:
             )
         return strategy
 
-    def _whom(self, tenant: Tenant, request: DecisionRequest) -> tuple[str | None, str, int]:
-        """The person's key, home region, and the version of their state (one point read)."""
+    def _whom(self, tenant: Tenant, request: DecisionRequest) -> tuple[str | None, str]:
+        """The person's key and home region."""
         pseudonymize = self._pseudonymizer_for(tenant.tenant_id)
         if request.user_id is not None:
             person: str | None = "u:" + pseudonymize("user_id", request.user_id)
@@ -685,13 +701,8 @@ class DecisionService:
             person = None
         asked = _asked_region(tenant, request)
         if person is None:
-            return None, asked or tenant.default_region, 0
-        region = self._home_of(tenant, person, asked)
-        return (
-            person,
-            region,
-            self._storage.partition(tenant.tenant_id, region).person_version(person),
-        )
+            return None, asked or tenant.default_region
+        return person, self._home_of(tenant, person, asked)
 
     def _person(
         self, tenant: Tenant, person: str, region: str, now: datetime
@@ -769,6 +780,13 @@ class DecisionService:
         breaker.succeeded()
         return outcome
 
+    def _free(self, catalog: Mapping[str, Item]) -> frozenset[str]:
+        """The catalog's items no policy can refuse, found once per catalog loaded."""
+        found = self._unrestricted
+        if found[0] is not catalog:
+            found = self._unrestricted = (catalog, unrestricted(catalog))
+        return found[1]
+
     def _seen(self, recent: list[RecentItem], strategy: Strategy, now: datetime) -> set[str]:
         if not strategy.exclude_seen:
             return set()
@@ -793,7 +811,9 @@ class DecisionService:
             popular = []
         kind = "popular" if popular else "static" if strategy.fallback_items else "catalog"
         candidates = [*popular, *strategy.fallback_items, *itertools.islice(catalog, POOL)]
-        allowed, reports = apply_checks(list(dict.fromkeys(candidates)), catalog.get, checks, want)
+        allowed, reports = apply_checks(
+            list(dict.fromkeys(candidates)), catalog.get, checks, want, self._free(catalog)
+        )
         return allowed, reports, kind
 
     def _popular(self, tenant: Tenant, region: str) -> list[str]:

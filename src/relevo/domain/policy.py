@@ -21,7 +21,7 @@ A match is ``category=V``, ``tag=V``, ``item=V`` or ``attribute.NAME=V``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from relevo.domain.decisions import FilterReport, Filters
@@ -77,6 +77,24 @@ def parse_rule(text: str) -> Rule:
     return Rule(action, field, value, factor)
 
 
+POLICY = frozenset({"unavailable", "region", "age"})
+"""The names of ``policy_checks``."""
+
+
+def unrestricted(catalog: Mapping[str, Item]) -> frozenset[str]:
+    """The items no policy check can refuse, whoever asks (available, in every region, not
+    age-gated): ``apply_checks`` need not run those checks on them, and most items are such.
+
+    >>> sorted(unrestricted({"a": Item("a"), "b": Item("b", min_age=18)}))
+    ['a']
+    """
+    return frozenset(
+        item_id
+        for item_id, item in catalog.items()
+        if item.available and not item.regions and item.min_age is None
+    )
+
+
 def policy_checks(audience: Audience) -> list[Check]:
     """Checks no answer may skip, whatever the strategy and whatever the fallback."""
     region, age = audience.region, audience.age
@@ -125,10 +143,12 @@ def apply_checks(
     catalog: Callable[[str], Item | None],
     checks: Sequence[Check],
     want: int | None = None,
+    free: Collection[str] = frozenset(),
 ) -> tuple[list[str], list[FilterReport]]:
     """The candidates every check lets through, in order, and what each check removed; a
     removed item counts for the first check that refused it. With ``want``, it stops once that
-    many passed (the rest were not examined, and count nowhere).
+    many passed (the rest were not examined, and count nowhere). Items in ``free`` (see
+    ``unrestricted``) skip the policy checks, which would let them through.
 
     An id the catalog does not know is removed first, as ``not_in_catalog``.
 
@@ -137,15 +157,19 @@ def apply_checks(
     (['a'], [FilterReport(name='not_in_catalog', removed=1), FilterReport(name='unavailable', removed=1), FilterReport(name='region', removed=0), FilterReport(name='age', removed=0)])
     >>> apply_checks(["a", "b", "c"], items.get, [], want=1)[0]
     ['a']
+    >>> checks = policy_checks(Audience("eu", None))
+    >>> apply_checks(["a", "b"], items.get, checks, free=unrestricted(items))[0]  # same answer
+    ['a']
     """
     removed = dict.fromkeys(["not_in_catalog", *(name for name, _ in checks)], 0)
     allowed: list[str] = []
+    others = [(name, check) for name, check in checks if name not in POLICY]
     for candidate in candidates:
         item = catalog(candidate)
         if item is None:
             removed["not_in_catalog"] += 1
             continue
-        for name, check in checks:
+        for name, check in others if candidate in free else checks:
             if not check(item):
                 removed[name] += 1
                 break
