@@ -359,7 +359,11 @@ def test_identical_requests_reuse_the_answer_until_the_person_acts(shop) -> None
     first = service.decide(tenant, ask())
     assert service.decide(tenant, ask()).decision_id == first.decision_id
     relevo.ingest.ingest(tenant, [event("acted", user_id="u1", item_id="tool-2")])
-    assert service.decide(tenant, ask()).decision_id != first.decision_id
+    second = service.decide(tenant, ask())
+    assert second.decision_id != first.decision_id
+    assert service.decide(tenant, ask()).decision_id == second.decision_id
+    relevo.people.put(tenant, "u1", {"birth_year": now().year - 12})  # policy changed, too
+    assert service.decide(tenant, ask()).decision_id != second.decision_id
 
 
 UNCACHED = {"model": "itemknn", "cache_ttl_s": 0}
