@@ -122,9 +122,9 @@ class ModelStage:
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A decision worked out for a person as they are: reused, each time as a new decision
-    with its own id, exploration draw and trace, while it ``holds``: the person's state has
-    the same version (part of its cache key), the same model and catalog serve, and nothing
-    that time changes has changed (``valid_until_us``)."""
+    with its own id, exploration draw and trace, while the person's state has the same
+    ``version`` and it ``holds``: the same model and catalog serve, and nothing that time
+    changes has changed (``valid_until_us``)."""
 
     fallback: str
     model_version: str
@@ -317,7 +317,6 @@ class DecisionService:
             except Exception:  # policy cannot be evaluated: the safest answer, as above
                 person, region, policy_known = None, tenant.default_region, False
                 asking.person, asking.region = person, region
-                audience = Audience(None, None)
         if not policy_known:
             audience = Audience(None, None)
         recent = state.recent
