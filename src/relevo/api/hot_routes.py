@@ -51,9 +51,6 @@ class HotRoutes:
 
 
 def _handler(error: Exception) -> Callable[[Request, Exception], Awaitable[Response]]:
-    """The problem handler the Starlette app would use for ``error`` (``Exception`` last)."""
-    for kind in type(error).__mro__:
-        found = EXCEPTION_HANDLERS.get(kind)
-        if found is not None:
-            return found
-    return EXCEPTION_HANDLERS[Exception]
+    """The problem handler the Starlette app would use for ``error``: that of its nearest
+    class (``Exception`` has one, so there always is one)."""
+    return next(EXCEPTION_HANDLERS[k] for k in type(error).__mro__ if k in EXCEPTION_HANDLERS)

@@ -259,7 +259,8 @@ class DecisionService:
         key = (tenant.tenant_id, person, region, msgspec.json.encode(request))
         caching = strategy.cache_ttl_s > 0 and policy_known
         cached = self._answers.get(key) if caching else None
-        prepared = self._prepared.get(key) if policy_known and not request.explain else None
+        reusing = policy_known and not request.explain  # explain always works it all out
+        prepared = self._prepared.get(key) if reusing else None
         # Whether what is kept still holds is a point read of the person's version; with
         # nothing kept, the state read below gives the version anyway.
         version = 0
@@ -280,11 +281,11 @@ class DecisionService:
             prepared.version != version or not prepared.holds(micros(now), served, catalog)
         ):
             prepared = None
-        if policy_known and not request.explain:
+        if reusing:
             series(CACHE_LOOKUPS, "prepared", "miss" if prepared is None else "hit").inc()
         if prepared is None:
             prepared = yield from self._prepare(asking, policy_known, catalog)
-            if policy_known and prepared.fallback in CACHEABLE and not request.explain:
+            if reusing and prepared.fallback in CACHEABLE:
                 self._prepared.put(key, prepared.kept(strategy.exploration > 0), PREPARED_MAX_S)
         else:
             asking.stages["prepared"] = _since(started) - asking.stages["person"]
