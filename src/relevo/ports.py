@@ -7,14 +7,16 @@ those objects can reach another tenant's data.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 import msgspec
 
-from relevo.domain.decisions import Trace
+from relevo.domain.decisions import ANSWER_FIELDS, Trace
 from relevo.domain.derived import DerivedState, RecentItem, StateDelta, micros
 from relevo.domain.events import Event
 from relevo.domain.items import Item
@@ -49,26 +51,62 @@ class Activity(msgspec.Struct, frozen=True, array_like=True):
     session_id: str | None
 
 
-class EncodedTrace(msgspec.Struct, frozen=True, array_like=True):
+class SharedTrace:
+    """What the traces of the answers reused from one prepared decision have in common: every
+    field but ``ANSWER_FIELDS``, encoded once and kept once in the region's file, under
+    ``part_id`` (a hash of its bytes). A whole trace is about 2.7 kB and cost its writer about
+    55 µs; an answer's own part is about 0.2 kB and 7 µs.
+
+    ``stored`` is set once a commit holds the part, so later traces do not send it again;
+    should it be lost, the part is only offered again (kept parts are never overwritten).
+    """
+
+    __slots__ = ("body", "part_id", "stored")
+
+    def __init__(self, trace: Trace) -> None:
+        fields = msgspec.to_builtins(trace)
+        for name in ANSWER_FIELDS:
+            fields.pop(name, None)
+        self.body: bytes = msgspec.json.encode(fields)
+        digest = hashlib.blake2b(self.body, digest_size=8).digest()
+        self.part_id = int.from_bytes(digest, "big", signed=True)
+        self.stored = False
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedTrace:
     """A trace as JSON, with the fields it is kept by. The decision encodes it on its own
-    thread (about 10 µs), so the thread that writes batches of them holds the GIL only for
-    moments: while it held it to encode, answers waited."""
+    thread, so the thread that writes batches of them holds the GIL only for moments: while it
+    held it to encode, answers waited.
+
+    >>> from datetime import UTC, datetime
+    >>> at = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> trace = Trace("eu.1", at, "home", "u:1", "eu", "home", "", "control", "popular",
+    ...               {}, {}, {}, [], {}, {"person": 0.1}, ["i1"])
+    >>> shared = SharedTrace(trace)
+    >>> EncodedTrace.of(trace, shared).body
+    b'{"decision_id":"eu.1","at":"2026-01-01T00:00:00Z","stages_ms":{"person":0.1},\
+"contributions":{},"feature_age_s":{}}'
+    >>> b'"items":["i1"]' in shared.body, b"stages_ms" in shared.body
+    (True, False)
+    """
 
     decision_id: str
     at_us: int
     person: str
     placement: str
-    body: msgspec.Raw
+    body: bytes  # the answer's own fields if ``shared`` holds the rest, else the whole trace
+    shared: SharedTrace | None = None
 
     @classmethod
-    def of(cls, trace: Trace) -> EncodedTrace:
-        return cls(
-            trace.decision_id,
-            micros(trace.at),
-            trace.person,
-            trace.placement,
-            msgspec.Raw(msgspec.json.encode(trace)),
-        )
+    def of(cls, trace: Trace, shared: SharedTrace | None = None) -> EncodedTrace:
+        """``shared``, if given, must come from a trace that differs from this one only in
+        ``ANSWER_FIELDS``."""
+        if shared is None:
+            body = msgspec.json.encode(trace)
+        else:
+            body = msgspec.json.encode({name: getattr(trace, name) for name in ANSWER_FIELDS})
+        return cls(trace.decision_id, micros(trace.at), trace.person, trace.placement, body, shared)
 
 
 class QuarantineRecord(msgspec.Struct, frozen=True):
@@ -164,7 +202,8 @@ class PartitionWriter(Protocol):
         ...
 
     def record_decisions(self, traces: Sequence[EncodedTrace]) -> None:
-        """Keep the traces; one already kept (same decision id) is left as it is."""
+        """Keep the traces, and the shared parts not yet ``stored``; a trace already kept
+        (same decision id), or a part (same id), is left as it is."""
         ...
 
     def join_outcomes(self, events: Sequence[Event]) -> None:

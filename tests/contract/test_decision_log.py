@@ -9,7 +9,7 @@ import pytest
 
 from relevo.domain.decisions import FilterReport, Trace, new_decision_id
 from relevo.domain.events import Event
-from relevo.ports import EncodedTrace, Outcome
+from relevo.ports import EncodedTrace, Outcome, SharedTrace
 
 T = datetime(2026, 1, 1, 12, 30, 15, 123456, tzinfo=UTC)
 
@@ -28,13 +28,14 @@ def trace(decision_id: str, person: str = "u:p1") -> Trace:
         fallback="none",
         request={"k": 3, "context": {"device": "mobile"}, "filters": {"price_max": 19.99}},
         person_state={"recent": ["sku-9"], "consent": {"personalization": True}},
-        sources={"sku-1": ["model", "popular"], "sku-2": ["neighbors"]},
+        sources={"sku-1": ("model", "popular"), "sku-2": ("neighbors",)},
         filters=[FilterReport("availability", 2), FilterReport("region", 0)],
         scores={"sku-1": 0.1 + 0.2, "sku-2": 1e-300, "sku-3": -0.0},
         stages_ms={"retrieve": 1.25, "rank": 0.333333333333},
         items=["sku-1", "sku-2"],
         reasons={"sku-1": ("Because you viewed Läмп ☕",)},
         contributions={"sku-1": [{"feature": "affinity", "weight": 0.5}]},
+        feature_age_s={"recent_items": 12.5},
     )
 
 
@@ -64,6 +65,39 @@ def test_a_trace_round_trips_byte_exact(storage, tenant) -> None:
     assert found == original
     assert msgspec.json.encode(found) == msgspec.json.encode(original)
     assert partition.decision(new_decision_id("eu")) is None
+
+
+def test_answers_sharing_a_part_read_back_whole_and_the_part_is_kept_once(storage, tenant) -> None:
+    partition = storage.partition("acme", "eu")
+    first = trace(new_decision_id("eu"))
+    shared = SharedTrace(first)
+    answers = [
+        msgspec.structs.replace(
+            first,
+            decision_id=new_decision_id("eu"),
+            at=T + timedelta(seconds=n),
+            stages_ms={"person": 0.01 * n},
+            feature_age_s={"recent_items": 12.5 + n},
+        )
+        for n in range(1, 4)
+    ]
+    with partition.transaction() as writer:
+        writer.record_decisions(
+            [EncodedTrace.of(first, shared), EncodedTrace.of(answers[0], shared)]
+        )
+    shared.stored = True  # as the decision log marks it once committed: not sent again
+    with partition.transaction() as writer:
+        writer.record_decisions([EncodedTrace.of(a, shared) for a in answers[1:]])
+    for original in [first, *answers]:
+        found = partition.decision(original.decision_id)
+        assert found == original
+        assert msgspec.json.encode(found) == msgspec.json.encode(original)
+    again = msgspec.structs.replace(first, decision_id=new_decision_id("eu"))
+    offered = SharedTrace(again)  # another process's copy of the same part: offered again
+    with partition.transaction() as writer:
+        writer.record_decisions([EncodedTrace.of(again, offered)])
+    assert offered.part_id == shared.part_id and partition.decision(again.decision_id) == again
+    assert partition.decision(first.decision_id) == first
 
 
 def test_a_trace_recorded_again_keeps_the_first(storage, tenant) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
+import msgspec
+
 from relevo.decide.decision_log import DecisionLog
 from relevo.domain.decisions import Trace, new_decision_id
 from relevo.domain.tenants import Tenant
-from relevo.ports import RegionPartition, Storage
+from relevo.ports import RegionPartition, SharedTrace, Storage
 from tests.conftest import event
 
 
@@ -25,7 +27,7 @@ def trace(region: str = "eu", person: str = "u:p1") -> Trace:
         fallback="none",
         request={"k": 2},
         person_state={},
-        sources={"sku-1": ["popular"]},
+        sources={"sku-1": ("popular",)},
         filters=[],
         scores={"sku-1": 1.0},
         stages_ms={"total": 0.5},
@@ -63,6 +65,21 @@ def test_traces_recorded_from_many_threads_are_all_written(relevo, tenant) -> No
     assert log.flush()
     assert all(log.get(tenant, t.decision_id) == (t, []) for t in traces)
     assert log.dropped == 0
+
+
+def test_a_shared_part_is_marked_stored_once_committed_and_answers_read_back_whole(
+    relevo, tenant
+) -> None:
+    log = relevo.decision_log
+    first = trace()
+    shared = SharedTrace(first)
+    log.record(tenant.tenant_id, "eu", first, shared)
+    assert log.flush() and shared.stored
+    later = msgspec.structs.replace(first, decision_id=new_decision_id("eu"), stages_ms={"x": 1.0})
+    log.record(tenant.tenant_id, "eu", later, shared)  # the part is not sent again
+    assert log.flush()
+    assert log.get(tenant, first.decision_id) == (first, [])
+    assert log.get(tenant, later.decision_id) == (later, [])
 
 
 def test_record_never_waits_for_the_write_and_drops_what_does_not_fit(relevo, tenant) -> None:

@@ -69,7 +69,7 @@ def decider(relevo, placements=None, traces=None, **more) -> DecisionService:
         relevo.people.home,
         strategies({"knn": {"model": "itemknn"}, **(placements or {})}),
         lambda tenant_id: DEFAULT_WEIGHTS,
-        lambda tenant_id, region, trace: recorded.append(trace),
+        lambda tenant_id, region, trace, shared: recorded.append(trace),
         **more,
     )
 
@@ -212,13 +212,14 @@ def test_online_features_reach_the_next_decision_with_their_ages(shop) -> None:
             event("s2", type="purchase", user_id="reader", item_id="book-3", session_id="visit-1"),
         ],
     )
-    state = service.decide(tenant, ask(user_id="reader", explain=True)).trace.person_state
+    trace = service.decide(tenant, ask(user_id="reader", explain=True)).trace
+    state = trace.person_state
     assert state["affinities"]["category"] == {"books": pytest.approx(6.0, rel=0.01)}
     assert set(state["affinities"]["tag"]) == {"paper"}
     assert state["counters"] == {"view": 1, "purchase": 1}
     assert [s["items"] for s in state["sessions"]] == [("book-3", "book-2")]  # newest first
-    assert set(state["feature_age_s"]) == {"recent_items", "counters", "affinities"}
-    assert 0 < state["feature_age_s"]["recent_items"] < 300
+    assert set(trace.feature_age_s) == {"recent_items", "counters", "affinities"}
+    assert 0 < trace.feature_age_s["recent_items"] < 300
     relevo.ingest.ingest(tenant, [event("s3", user_id="reader", item_id="tool-1")])
     later = service.decide(tenant, ask(user_id="reader", explain=True)).trace.person_state
     assert later["affinities"]["category"]["tools"] > 0 and later["counters"]["view"] == 2
@@ -386,7 +387,7 @@ def test_an_unchanged_person_gets_what_was_prepared_as_a_new_decision(shop) -> N
         earlier.scores,
     )
     assert later.person_state["recent_items"] == earlier.person_state["recent_items"]
-    assert later.person_state["feature_age_s"]["recent_items"] > 0  # as of the later answer
+    assert later.feature_age_s["recent_items"] > earlier.feature_age_s["recent_items"]
 
 
 def test_what_was_prepared_is_dropped_when_the_person_or_the_catalog_changes(shop) -> None:
@@ -508,9 +509,9 @@ def test_a_placement_sets_the_candidate_sources_and_their_counts(shop) -> None:
     assert set(contributions) <= set(wide.trace.items) and contributions
     assert all(len(parts) == 5 and parts[0]["feature"] for parts in contributions.values())
     assert "contributions" in wide.trace.stages_ms
-    proposed = [i for i, found in narrow.trace.sources.items() if found != ["popular"]]
+    proposed = [i for i, found in narrow.trace.sources.items() if found != ("popular",)]
     assert 1 <= len(proposed) <= 2
-    assert all(narrow.trace.sources[i] == ["itemknn"] for i in proposed)
+    assert all(narrow.trace.sources[i] == ("itemknn",) for i in proposed)
     with pytest.raises(ValueError, match="unknown candidate source 'magic'"):
         strategies({"bad": {"sources": {"magic": 3}}}, ("itemknn",))
 

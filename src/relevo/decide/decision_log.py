@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from relevo.domain.decisions import Trace, decision_region
 from relevo.domain.tenants import Tenant
-from relevo.ports import EncodedTrace, Outcome, Storage
+from relevo.ports import EncodedTrace, Outcome, SharedTrace, Storage
 
 log = logging.getLogger("relevo.decide")
 
@@ -48,11 +48,14 @@ class DecisionLog:
         self._thread = threading.Thread(target=self._run, name="relevo-decision-log", daemon=True)
         self._thread.start()
 
-    def record(self, tenant_id: str, region: str, trace: Trace) -> None:
-        """Queue a trace for writing; never blocks, never raises (a full queue drops it)."""
+    def record(
+        self, tenant_id: str, region: str, trace: Trace, shared: SharedTrace | None = None
+    ) -> None:
+        """Queue a trace for writing; never blocks, never raises (a full queue drops it).
+        ``shared``: what it has in common with other answers (``EncodedTrace.of``)."""
         if not self._closed:
             try:
-                self._queue.put_nowait((tenant_id, region, EncodedTrace.of(trace)))
+                self._queue.put_nowait((tenant_id, region, EncodedTrace.of(trace, shared)))
                 return
             except queue.Full:
                 pass
@@ -123,6 +126,9 @@ class DecisionLog:
             try:
                 with self._storage.partition(tenant_id, region).transaction() as writer:
                     writer.record_decisions(traces)
+                for trace in traces:
+                    if trace.shared is not None:
+                        trace.shared.stored = True
             except Exception:
                 log.exception(
                     "lost %d decision traces of tenant %s in region %s",

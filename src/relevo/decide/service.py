@@ -65,7 +65,7 @@ from relevo.monitoring import (
     PRECOMPUTED,
     series,
 )
-from relevo.ports import Storage
+from relevo.ports import SharedTrace, Storage
 
 POOL = 200  # ranked candidates kept for filtering, so filters rarely leave fewer than k
 PERSONAL = ("itemknn", "ease", "content", "als", "bpr")  # explainers, cheapest first
@@ -140,8 +140,8 @@ class Prepared:
     reports: list[FilterReport]
     version: int  # of the person's state
     updated_us: dict[str, int]  # when each feature of the person's state last changed
-    person_record: dict[str, Any]  # the trace's person state, but for the features' ages
-    request_record: dict[str, Any]
+    trace: Trace  # every answer's trace, but for its ANSWER_FIELDS
+    shared: SharedTrace  # the same, encoded once for the decision log
     # Only while the decision is being made: what exploration and ``explain`` need (a kept
     # decision that may explore keeps ``reasons_for``; one that never does keeps neither).
     reasons_for: Callable[[list[str], set[str]], dict[str, tuple[str, ...]]] | None = None
@@ -184,7 +184,7 @@ class DecisionService:
         home_of: Callable[[Tenant, str, str | None], str],
         strategies: Mapping[str, Strategy],
         weights_for: Callable[[str], Mapping[str, float]],
-        record: Callable[[str, str, Trace], None],
+        record: Callable[[str, str, Trace, SharedTrace | None], None],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._storage = storage
@@ -384,6 +384,25 @@ class DecisionService:
         )
         reasons = reasons_for(chosen, set())
         stages["reasons"] = _since(started) - begun
+        trace = Trace(
+            decision_id="",
+            at=now,
+            placement=request.placement,
+            person=person or "",
+            region=region,
+            strategy=request.placement,
+            model=stage.version,
+            variant="control",
+            fallback=fallback,
+            request=_request_record(request),
+            person_state=_person_record(state, audience),
+            sources={i: sources.get(i, ()) for i in chosen},
+            filters=reports,
+            scores={i: scores.get(i, 0.0) for i in chosen},
+            stages_ms={},
+            items=chosen,
+            reasons=reasons,
+        )
         return Prepared(
             fallback=fallback,
             model_version=stage.version,
@@ -399,8 +418,8 @@ class DecisionService:
             reports=reports,
             version=state.version,
             updated_us=state.updated_us,
-            person_record=_person_record(state, audience),
-            request_record=_request_record(request),
+            trace=trace,
+            shared=SharedTrace(trace),
             reasons_for=reasons_for,
             people=stage.people,
         )
@@ -437,33 +456,26 @@ class DecisionService:
         took = round(_since(started), 3)
         now_us = micros(now)
         updated_us = prepared.updated_us
-        sources, scores = prepared.sources, prepared.scores
-        trace = Trace(
-            decision_id=decision_id,
-            at=now,
-            placement=request.placement,
-            person=asking.person or "",
-            region=region,
-            strategy=request.placement,
-            model=prepared.model_version,
-            variant="control",
-            fallback=fallback,
-            request=prepared.request_record,
-            person_state={
-                **prepared.person_record,
-                "feature_age_s": {
-                    name: round((now_us - at) / 1e6, 3) for name, at in updated_us.items()
-                },
+        answered = {
+            "decision_id": decision_id,
+            "at": now,
+            "stages_ms": {k: round(v, 3) for k, v in stages.items()},
+            "contributions": contributions,
+            "feature_age_s": {
+                name: round((now_us - at) / 1e6, 3) for name, at in updated_us.items()
             },
-            sources={i: list(sources.get(i, ())) for i in chosen},
-            filters=prepared.reports,
-            scores={i: scores.get(i, 0.0) for i in chosen},
-            stages_ms={k: round(v, 3) for k, v in stages.items()},
-            items=chosen,
-            reasons=reasons,
-            contributions=contributions,
-        )
-        self._record(asking.tenant.tenant_id, region, trace)
+        }
+        shared: SharedTrace | None = prepared.shared
+        if explored:  # what was shown differs from what the prepared trace says
+            sources, scores, shared = prepared.sources, prepared.scores, None
+            answered |= {
+                "sources": {i: sources.get(i, ()) for i in chosen},
+                "scores": {i: scores.get(i, 0.0) for i in chosen},
+                "items": chosen,
+                "reasons": reasons,
+            }
+        trace = msgspec.structs.replace(prepared.trace, **answered)
+        self._record(asking.tenant.tenant_id, region, trace, shared)
         _observe(fallback, prepared.reports, updated_us, now_us)
         return Decision(
             decision_id,
@@ -1118,8 +1130,8 @@ def _since(started: float) -> float:
 
 
 def _person_record(state: PersonState, audience: Audience) -> dict[str, Any]:
-    """The person's state as the trace keeps it: the online features the decision read (each
-    answer adds how old each was: seconds since the event that last changed it)."""
+    """The person's state as the trace keeps it: the online features the decision read (how
+    old each was is each answer's own: the trace's ``feature_age_s``)."""
     attributes = state.attributes
     return {
         "recent_items": tuple(r.item_id for r in state.recent),

@@ -76,13 +76,20 @@ class Trace(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     fallback: str  # "none" when the model answered
     request: dict[str, Any]
     person_state: dict[str, Any]
-    sources: dict[str, list[str]]  # item id -> candidate sources
+    sources: dict[str, tuple[str, ...]]  # item id -> candidate sources
     filters: list[FilterReport]
     scores: dict[str, float]
     stages_ms: dict[str, float]
     items: list[str]
     reasons: dict[str, tuple[str, ...]] = {}
     contributions: dict[str, list[dict[str, Any]]] = {}
+    feature_age_s: dict[str, float] = {}  # seconds since each feature of the person changed
+
+
+ANSWER_FIELDS = ("decision_id", "at", "stages_ms", "contributions", "feature_age_s")
+"""The fields of a trace that are each answer's own. Answers reused from one prepared decision
+share all the others (unless exploration changed what was shown), so the decision log keeps
+those once for all of them."""
 
 
 class RecommendedItem(msgspec.Struct, frozen=True, gc=False):

@@ -129,6 +129,14 @@ MIGRATIONS = (
         version INTEGER NOT NULL
     ) WITHOUT ROWID
     """,
+    """
+    -- what the traces of many answers share, kept once (see ports.SharedTrace)
+    CREATE TABLE decision_parts (
+        part_id INTEGER PRIMARY KEY,
+        body BLOB NOT NULL
+    );
+    ALTER TABLE decisions ADD COLUMN part_id INTEGER
+    """,
 )
 
 _encode = msgspec.json.encode
@@ -333,12 +341,35 @@ class SqlitePartitionWriter:
         """One statement for the whole batch, over one JSON array: ``executemany`` would step
         once per trace, and each step hands the GIL to the request threads and back, which
         under load made answers wait on the trace writer. The traces come encoded, so making
-        the array is one copy."""
+        the array is one copy. Shared parts are few (one per prepared decision), so they
+        take ``executemany``."""
+        parts = {
+            t.shared.part_id: t.shared.body
+            for t in traces
+            if t.shared is not None and not t.shared.stored
+        }
+        self._db.executemany(
+            "INSERT OR IGNORE INTO decision_parts (part_id, body) VALUES (?, ?)", parts.items()
+        )
         self._db.execute(
-            "INSERT OR IGNORE INTO decisions (decision_id, at_us, person, placement, body)"
-            " SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value -> 4"
-            " FROM json_each(?)",
-            (_encode(traces),),
+            "INSERT OR IGNORE INTO decisions (decision_id, at_us, person, placement, part_id, body)"
+            " SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4,"
+            " CAST(value -> 5 AS BLOB) FROM json_each(?)",
+            (
+                _encode(
+                    [
+                        (
+                            t.decision_id,
+                            t.at_us,
+                            t.person,
+                            t.placement,
+                            None if t.shared is None else t.shared.part_id,
+                            msgspec.Raw(t.body),
+                        )
+                        for t in traces
+                    ]
+                ),
+            ),
         )
 
     def join_outcomes(self, events: Sequence[Event]) -> None:
@@ -506,9 +537,18 @@ class SqliteRegionPartition:
     def decision(self, decision_id: str) -> Trace | None:
         with self._db.reading() as db:
             row = db.execute(
-                "SELECT body FROM decisions WHERE decision_id = ?", (decision_id,)
+                "SELECT d.body, d.part_id, p.body FROM decisions AS d"
+                " LEFT JOIN decision_parts AS p USING (part_id) WHERE d.decision_id = ?",
+                (decision_id,),
             ).fetchone()
-        return None if row is None else _trace_decoder.decode(row[0])
+        if row is None:
+            return None
+        body, part_id, shared = row
+        if part_id is None:
+            return _trace_decoder.decode(body)
+        if shared is None:  # the part was never committed: the trace is incomplete
+            return None
+        return _trace_decoder.decode(body[:-1] + b"," + shared[1:])  # two objects made one
 
     def outcomes(self, decision_id: str) -> list[Outcome]:
         with self._db.reading() as db:
