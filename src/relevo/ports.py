@@ -51,6 +51,9 @@ class Activity(msgspec.Struct, frozen=True, array_like=True):
     session_id: str | None
 
 
+_SHARED_FIELDS = tuple(n for n in Trace.__struct_fields__ if n not in ANSWER_FIELDS)
+
+
 class SharedTrace:
     """What the traces of the answers reused from one prepared decision have in common: every
     field but ``ANSWER_FIELDS``, encoded once and kept once in the region's file, under
@@ -64,10 +67,7 @@ class SharedTrace:
     __slots__ = ("body", "part_id", "stored")
 
     def __init__(self, trace: Trace) -> None:
-        fields = msgspec.to_builtins(trace)
-        for name in ANSWER_FIELDS:
-            fields.pop(name, None)
-        self.body: bytes = msgspec.json.encode(fields)
+        self.body: bytes = msgspec.json.encode({n: getattr(trace, n) for n in _SHARED_FIELDS})
         digest = hashlib.blake2b(self.body, digest_size=8).digest()
         self.part_id = int.from_bytes(digest, "big", signed=True)
         self.stored = False

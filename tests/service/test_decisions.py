@@ -489,6 +489,25 @@ def test_precomputed_rankings_answer_as_the_model_would_have(shop, monkeypatch) 
     assert found == expected  # the same items, with the reasons found ahead
 
 
+def test_a_precomputed_state_serves_the_first_request_until_the_person_acts(
+    shop, monkeypatch
+) -> None:
+    relevo, tenant = shop
+    service = decider(relevo)
+    service.precompute(tenant, "itemknn")
+    partition = type(relevo.storage.partition(tenant.tenant_id, tenant.default_region))
+    reads: list[str] = []
+    read = partition.person_state
+    monkeypatch.setattr(
+        partition, "person_state", lambda self, p, now_us: reads.append(p) or read(self, p, now_us)
+    )
+    assert service.decide(tenant, ask(user_id="u1")).fallback == "none"
+    assert reads == []  # only the version was read
+    relevo.ingest.ingest(tenant, [event("acted-again", user_id="u1", item_id="tool-2")])
+    after = service.decide(tenant, ask(user_id="u1", explain=True))
+    assert len(reads) == 1 and after.trace.person_state["recent_items"][0] == "tool-2"
+
+
 def test_a_placement_sets_the_candidate_sources_and_their_counts(shop) -> None:
     relevo, tenant = shop
     data = from_log(relevo.storage, tenant, DEFAULT_WEIGHTS)
