@@ -124,20 +124,16 @@ class Prepared:
     """A decision worked out for a person as they are: reused, each time as a new decision
     with its own id, exploration draw and trace, while the person's state has the same
     ``version`` and it ``holds``: the same model and catalog serve, and nothing that time
-    changes has changed (``valid_until_us``)."""
+    changes has changed (``valid_until_us``). Its fallback, model version, items, reasons
+    and filter counts are those of its ``trace``."""
 
-    fallback: str
-    model_version: str
     served: ServingModel | None  # the placement's model when it was worked out
     catalog: Mapping[str, Item]
     valid_until_us: int
-    chosen: tuple[str, ...]
     pool: tuple[str, ...]  # the allowed items, boosted, best first: what exploration draws from
     scores: dict[str, float]
     sources: Mapping[str, tuple[str, ...]]
-    reasons: dict[str, tuple[str, ...]]
     items: list[RecommendedItem]
-    reports: list[FilterReport]
     version: int  # of the person's state
     updated_us: dict[str, int]  # when each feature of the person's state last changed
     trace: Trace  # every answer's trace, but for its ANSWER_FIELDS
@@ -288,7 +284,7 @@ class DecisionService:
             series(CACHE_LOOKUPS, "prepared", "miss" if prepared is None else "hit").inc()
         if prepared is None:
             prepared = yield from self._prepare(asking, policy_known, catalog)
-            if reusing and prepared.fallback in CACHEABLE:
+            if reusing and prepared.trace.fallback in CACHEABLE:
                 self._prepared.put(key, prepared.kept(strategy.exploration > 0), PREPARED_MAX_S)
         else:
             asking.stages["prepared"] = _since(started) - asking.stages["person"]
@@ -407,18 +403,13 @@ class DecisionService:
             reasons=reasons,
         )
         return Prepared(
-            fallback=fallback,
-            model_version=stage.version,
             served=served,
             catalog=catalog,
             valid_until_us=_valid_until(now, seen, recent, strategy, chosen, catalog),
-            chosen=tuple(chosen),
             pool=tuple(boosted),
             scores=scores,
             sources=sources,
-            reasons=reasons,
             items=_shown(chosen, scores, reasons),
-            reports=reports,
             version=state.version,
             updated_us=state.updated_us,
             trace=trace,
@@ -432,18 +423,19 @@ class DecisionService:
         request, region, now, started = asking.request, asking.region, asking.now, asking.started
         stages = asking.stages
         decision_id = new_decision_id(region)
-        chosen = list(prepared.chosen)
+        traced = prepared.trace
+        chosen = list(traced.items)
         explored = _explore(
             decision_id, chosen, prepared.pool, asking.strategy.exploration, request.k
         )
-        reasons, items = prepared.reasons, prepared.items
+        reasons, items = traced.reasons, prepared.items
         if explored:
             begun = _since(started)
             assert prepared.reasons_for is not None  # kept by any decision that may explore
             reasons = prepared.reasons_for(chosen, explored)
             items = _shown(chosen, prepared.scores, reasons)
             stages["exploration"] = _since(started) - begun
-        fallback = prepared.fallback
+        fallback = traced.fallback
         contributions = {}
         served = prepared.served
         if (
@@ -477,14 +469,14 @@ class DecisionService:
                 "items": chosen,
                 "reasons": reasons,
             }
-        trace = msgspec.structs.replace(prepared.trace, **answered)
+        trace = msgspec.structs.replace(traced, **answered)
         self._record(asking.tenant.tenant_id, region, trace, shared)
-        _observe(fallback, prepared.reports, updated_us, now_us)
+        _observe(fallback, traced.filters, updated_us, now_us)
         return Decision(
             decision_id,
             items,
             request.placement,
-            prepared.model_version,
+            traced.model,
             "control",
             fallback,
             took,
