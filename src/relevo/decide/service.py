@@ -162,6 +162,7 @@ class _Asking:
     now: datetime
     started: float  # time.perf_counter() when it began
     stages: dict[str, float] = field(default_factory=dict)
+    version: int | None = None  # of the person's state, once this decision has read it
 
 
 class SimilarItems(msgspec.Struct, frozen=True):
@@ -266,6 +267,7 @@ class DecisionService:
         if person is not None and (cached is not None or prepared is not None):
             try:
                 version = self._storage.partition(tenant.tenant_id, region).person_version(person)
+                asking.version = version
             except Exception:  # cannot tell: work it out again (reading the state will tell)
                 cached = prepared = None
         if caching:
@@ -313,7 +315,7 @@ class DecisionService:
         audience, state = Audience(_asked_region(tenant, request), None), PersonState()
         if person is not None and policy_known:
             try:
-                audience, state = self._person(tenant, person, region, now)
+                audience, state = self._person(tenant, person, region, now, asking.version)
             except Exception:  # policy cannot be evaluated: the safest answer, as above
                 person, region, policy_known = None, tenant.default_region, False
                 asking.person, asking.region = person, region
@@ -715,31 +717,31 @@ class DecisionService:
         return person, self._home_of(tenant, person, asked)
 
     def _person(
-        self, tenant: Tenant, person: str, region: str, now: datetime
+        self, tenant: Tenant, person: str, region: str, now: datetime, version: int | None
     ) -> tuple[Audience, PersonState]:
-        """What policy knows of the person, and their online state. A failure to read it
-        leaves the person unknown, which policy treats as the most restrictive case (fail
-        closed)."""
-        state = self._state(tenant.tenant_id, person, region, micros(now))
+        """What policy knows of the person, and their online state (``version``: of that
+        state, if already read). A failure to read it leaves the person unknown, which policy
+        treats as the most restrictive case (fail closed)."""
+        state = self._state(tenant.tenant_id, person, region, micros(now), version)
         attributes = state.attributes
         age = None if attributes is None else age_on(attributes.birth_year, now.date())
         return Audience(region, age), state
 
-    def _state(self, tenant_id: str, person: str, region: str, now_us: int) -> PersonState:
+    def _state(
+        self, tenant_id: str, person: str, region: str, now_us: int, version: int | None = None
+    ) -> PersonState:
         """The person's state: the one kept for this day if its version is still theirs (a
-        point read of 5 µs), else read whole (one statement, about 130 µs on Online Retail:
-        most of a first request's time) and kept. Decay is by day, so a state read on an
-        earlier day is read again."""
+        point read of 5 µs, unless ``version`` gives it), else read whole (one statement,
+        about 130 µs on Online Retail: most of a first request's time) and kept. Decay is by
+        day, so a state read on an earlier day is read again."""
         partition = self._storage.partition(tenant_id, region)
         key = (tenant_id, person, region)
         today = now_us // DAY_US
         kept = self._states.get(key)
-        if (
-            kept is not None
-            and kept[0] == today
-            and kept[1].version == partition.person_version(person)
-        ):
-            return kept[1]
+        if kept is not None and kept[0] == today:
+            current = partition.person_version(person) if version is None else version
+            if kept[1].version == current:
+                return kept[1]
         state = partition.person_state(person, now_us)
         self._states.put(key, (today, state))
         return state
