@@ -135,6 +135,32 @@ def test_a_persons_version_grows_with_every_change_to_their_state(storage, tenan
     assert partition.person_version("u:p2") > 0
 
 
+def test_a_version_read_shows_a_change_committed_by_another_process(
+    open_storage, storage, tenant
+) -> None:
+    """Adapters may remember versions; a change made through another storage (another worker,
+    ``relevo import``) must still show in the very next read, and one that rolled back never."""
+    mine = storage.partition(tenant.tenant_id, "eu")
+    theirs = open_storage().partition(tenant.tenant_id, "eu")
+    with theirs.transaction() as writer:
+        writer.apply(derive([ev(1, "a")], 10, DEFAULT_WEIGHTS, FACETS), 10)
+    first = mine.person_version("u:p1")
+    assert mine.person_version("u:p1") == first == theirs.person_version("u:p1") > 0
+    with theirs.transaction() as writer:
+        writer.set_attributes("u:p1", PersonAttributes(birth_year=1980), T)
+    second = mine.person_version("u:p1")
+    assert second > first
+    assert mine.person_state("u:p1", micros(T)).version == second
+    with theirs.transaction() as writer:
+        writer.apply(derive([ev(2, "b")], 10, DEFAULT_WEIGHTS, FACETS), 10)
+    assert mine.person_version("u:p1") > second  # read after a state read: still current
+    with pytest.raises(RuntimeError), mine.transaction() as writer:
+        writer.set_attributes("u:p1", PersonAttributes(birth_year=1970), T)
+        assert mine.person_version("u:p1") > second + 1  # its own write, uncommitted
+        raise RuntimeError("roll back")
+    assert mine.person_version("u:p1") == theirs.person_version("u:p1") == second + 1
+
+
 FACETS = {"a": ("shoes", ["red", "sale"]), "b": ("hats", ["red"])}
 
 

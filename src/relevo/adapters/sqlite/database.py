@@ -83,9 +83,15 @@ class Database:
                 self._local.writing = False
             self.connection.execute("COMMIT")
 
+    @property
+    def writing(self) -> bool:
+        """Whether this thread is inside a transaction (its reads see what it has not
+        committed)."""
+        return getattr(self._local, "writing", False)
+
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
-        if getattr(self._local, "writing", False):
+        if self.writing:
             yield self.connection
             return
         reader = getattr(self._local, "reader", None)

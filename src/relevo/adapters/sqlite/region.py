@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -12,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from relevo.adapters.sqlite.change_board import ChangeBoard
 from relevo.adapters.sqlite.database import Database, to_datetime
 from relevo.domain.decisions import Trace
 from relevo.domain.derived import (
@@ -179,6 +181,11 @@ _DERIVED_TABLES = (
     "item_days",
     "person_event_attributes",
 )
+REMEMBERED = 200_000
+"""People whose version a partition remembers at most (then it forgets them all at once)."""
+REMEMBER_S = 60.0
+"""How long a remembered version is trusted without a read: the bound on a change whose writer
+died between its commit and its signal (``ChangeBoard``)."""
 _READ_HALF_LIVES = 20
 """Days older than this many half-lives weigh under a millionth: trending does not read them."""
 _INSERT_EVENT = (
@@ -199,6 +206,9 @@ def _in_chunks(db: sqlite3.Connection, query: str, keys: Sequence[str]) -> Itera
 class SqlitePartitionWriter:
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
+        self.changed: set[str] = set()
+        """The people whose state this transaction changed (signalled after its commit)."""
+        self.changed_everyone = False
 
     def append(self, events: Sequence[Event], received_at: datetime) -> list[bool]:
         """Insert the events not yet in the log. Optimistic: a batch of new events (the usual
@@ -260,6 +270,7 @@ class SqlitePartitionWriter:
         changed.update(person for person, _ in delta.attributes)
         changed.update(delta.recent)
         db.executemany(_BUMP_VERSION, [(person,) for person in changed])
+        self.changed |= changed
         db.executemany(
             "INSERT INTO item_days VALUES (?, ?, ?)"
             " ON CONFLICT (day, item_id) DO UPDATE SET milli = milli + excluded.milli",
@@ -316,6 +327,7 @@ class SqlitePartitionWriter:
     def clear_derived(self) -> None:
         for table in _DERIVED_TABLES:
             self._db.execute(f"DELETE FROM {table}")
+        self.changed_everyone = True
 
     def quarantine(self, records: Sequence[NewQuarantineRecord], at: datetime) -> None:
         stamp = micros(at)
@@ -336,6 +348,7 @@ class SqlitePartitionWriter:
             (person_key, _encode(attributes), micros(at)),
         )
         self._db.execute(_BUMP_VERSION, (person_key,))
+        self.changed.add(person_key)
 
     def record_decisions(self, traces: Sequence[EncodedTrace]) -> None:
         """One statement for the whole batch, over one JSON array: ``executemany`` would step
@@ -385,13 +398,23 @@ class SqlitePartitionWriter:
 
 
 class SqliteRegionPartition:
-    def __init__(self, database: Database) -> None:
+    """A region file, and its ``ChangeBoard``: people's versions read lately are remembered
+    with their slot's count, and served from memory while the count holds."""
+
+    def __init__(self, database: Database, board: ChangeBoard) -> None:
         self._db = database
+        self._board = board
+        self._versions: dict[str, tuple[int, int, float]] = {}  # person: count, version, until
 
     @contextmanager
     def transaction(self) -> Iterator[SqlitePartitionWriter]:
         with self._db.transaction() as db:
-            yield SqlitePartitionWriter(db)
+            writer = SqlitePartitionWriter(db)
+            yield writer
+        if writer.changed_everyone:
+            self._board.bump_all()
+        else:
+            self._board.bump(writer.changed)
 
     def events(self, after_seq: int = 0, limit: int = 10_000) -> list[LoggedEvent]:
         with self._db.reading() as db:
@@ -448,10 +471,12 @@ class SqliteRegionPartition:
         """One statement, one row: a single statement reads one snapshot, and each statement
         (each step, even) hands the GIL to other threads and waits to get it back, which was
         most of a cached decision's time under load with four reads in a transaction."""
+        count = self._board.count(person_key)  # before the read: see ``ChangeBoard``
         with self._db.reading() as db:
             recent, days, put, by_events, version = db.execute(
                 _PERSON_STATE, (person_key,)
             ).fetchone()
+        self._remember(person_key, count, version or 0)
         return person_state(
             [] if recent is None else _recent_decoder.decode(recent),
             _days_decoder.decode(days),
@@ -462,11 +487,32 @@ class SqliteRegionPartition:
         )
 
     def person_version(self, person_key: str) -> int:
+        count = self._board.count(person_key)
+        known = self._versions.get(person_key)
+        if (
+            known is not None
+            and known[0] == count
+            and time.monotonic() < known[2]
+            and not self._db.writing  # a transaction reads what it wrote
+        ):
+            return known[1]
         with self._db.reading() as db:
             row = db.execute(
                 "SELECT version FROM person_versions WHERE person = ?", (person_key,)
             ).fetchone()
-        return 0 if row is None else row[0]
+        version = 0 if row is None else row[0]
+        self._remember(person_key, count, version)
+        return version
+
+    def _remember(self, person_key: str, count: int, version: int) -> None:
+        if self._db.writing:  # not committed yet: it may still roll back
+            return
+        if len(self._versions) >= REMEMBERED:
+            self._versions.clear()
+        self._versions[person_key] = (count, version, time.monotonic() + REMEMBER_S)
+
+    def close(self) -> None:
+        self._board.close()
 
     def trending(self, now_us: int, half_life_days: float, limit: int) -> list[tuple[str, float]]:
         today = now_us // DAY_US

@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 from relevo.adapters.sqlite import control, region, tenant
+from relevo.adapters.sqlite.change_board import ChangeBoard
 from relevo.adapters.sqlite.control import SqliteTenantDirectory
 from relevo.adapters.sqlite.database import Database, Synchronous
 from relevo.adapters.sqlite.region import SqliteRegionPartition
@@ -18,7 +19,7 @@ class SqliteStorage:
     def __init__(self, data_dir: Path, synchronous: Synchronous = "full") -> None:
         self.data_dir = data_dir
         self._synchronous: Synchronous = synchronous
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._databases: dict[Path, Database] = {}
         self._stores: dict[
             str,
@@ -72,12 +73,18 @@ class SqliteStorage:
     def partition(self, tenant_id: str, region_name: RegionName) -> SqliteRegionPartition:
         key = (tenant_id, region_name)
         found = self._partitions.get(key)
-        if found is None:
-            if not region_name.replace("-", "").isalnum():
-                raise ValueError(f"invalid region {region_name!r}")
-            path = self._tenant_dir(tenant_id) / f"region-{region_name}.sqlite3"
-            found = SqliteRegionPartition(self._open(path, region.MIGRATIONS))
-            self._partitions[key] = found
+        if found is not None:
+            return found
+        if not region_name.replace("-", "").isalnum():
+            raise ValueError(f"invalid region {region_name!r}")
+        path = self._tenant_dir(tenant_id) / f"region-{region_name}.sqlite3"
+        with self._lock:  # one partition, and one board mapping, per file
+            found = self._partitions.get(key)
+            if found is None:
+                found = SqliteRegionPartition(
+                    self._open(path, region.MIGRATIONS), ChangeBoard(path.with_suffix(".changes"))
+                )
+                self._partitions[key] = found
         return found
 
     def close(self) -> None:
@@ -85,3 +92,6 @@ class SqliteStorage:
             for database in self._databases.values():
                 database.close()
             self._databases.clear()
+            for partition in self._partitions.values():
+                partition.close()
+            self._partitions.clear()
