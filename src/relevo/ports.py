@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from relevo.domain.decisions import ANSWER_FIELDS, Trace
+from relevo.domain.decisions import ANSWER_FIELDS, AnswerPart, Trace
 from relevo.domain.derived import DerivedState, RecentItem, StateDelta, micros
 from relevo.domain.events import Event
 from relevo.domain.items import Item
@@ -52,6 +52,16 @@ class Activity(msgspec.Struct, frozen=True, array_like=True):
 
 
 _SHARED_FIELDS = tuple(n for n in Trace.__struct_fields__ if n not in ANSWER_FIELDS)
+_trace_decoder = msgspec.json.Decoder(Trace)
+
+
+def joined(own: bytes, shared: bytes) -> bytes:
+    """One JSON object of two: an answer's own fields and the part it shares with others.
+
+    >>> joined(b'{"a":1}', b'{"b":2}')
+    b'{"a":1,"b":2}'
+    """
+    return own[:-1] + b"," + shared[1:]
 
 
 class SharedTrace:
@@ -64,12 +74,14 @@ class SharedTrace:
     should it be lost, the part is only offered again (kept parts are never overwritten).
     """
 
-    __slots__ = ("body", "part_id", "stored")
+    __slots__ = ("body", "part_id", "person", "placement", "stored")
 
     def __init__(self, trace: Trace) -> None:
         self.body: bytes = msgspec.json.encode({n: getattr(trace, n) for n in _SHARED_FIELDS})
         digest = hashlib.blake2b(self.body, digest_size=8).digest()
         self.part_id = int.from_bytes(digest, "big", signed=True)
+        self.person = trace.person
+        self.placement = trace.placement
         self.stored = False
 
 
@@ -84,11 +96,12 @@ class EncodedTrace:
     >>> trace = Trace("eu.1", at, "home", "u:1", "eu", "home", "", "control", "popular",
     ...               {}, {}, {}, [], {}, {"person": 0.1}, ["i1"])
     >>> shared = SharedTrace(trace)
-    >>> EncodedTrace.of(trace, shared).body
+    >>> encoded = EncodedTrace.of(trace, shared)
+    >>> encoded.body
     b'{"decision_id":"eu.1","at":"2026-01-01T00:00:00Z","stages_ms":{"person":0.1},\
 "contributions":{},"feature_age_s":{}}'
-    >>> b'"items":["i1"]' in shared.body, b"stages_ms" in shared.body
-    (True, False)
+    >>> b'"items":["i1"]' in shared.body, b"stages_ms" in shared.body, encoded.trace() == trace
+    (True, False, True)
     """
 
     decision_id: str
@@ -102,11 +115,21 @@ class EncodedTrace:
     def of(cls, trace: Trace, shared: SharedTrace | None = None) -> EncodedTrace:
         """``shared``, if given, must come from a trace that differs from this one only in
         ``ANSWER_FIELDS``."""
-        if shared is None:
-            body = msgspec.json.encode(trace)
-        else:
-            body = msgspec.json.encode({name: getattr(trace, name) for name in ANSWER_FIELDS})
-        return cls(trace.decision_id, micros(trace.at), trace.person, trace.placement, body, shared)
+        if shared is not None:
+            return cls.answer(AnswerPart(*(getattr(trace, n) for n in ANSWER_FIELDS)), shared)
+        body = msgspec.json.encode(trace)
+        return cls(trace.decision_id, micros(trace.at), trace.person, trace.placement, body)
+
+    @classmethod
+    def answer(cls, part: AnswerPart, shared: SharedTrace) -> EncodedTrace:
+        """The trace of an answer reused from a prepared decision, from its own fields alone
+        (no whole trace is built)."""
+        body = msgspec.json.encode(part)
+        return cls(part.decision_id, micros(part.at), shared.person, shared.placement, body, shared)
+
+    def trace(self) -> Trace:
+        body = self.body if self.shared is None else joined(self.body, self.shared.body)
+        return _trace_decoder.decode(body)
 
 
 class QuarantineRecord(msgspec.Struct, frozen=True):

@@ -8,6 +8,7 @@ import httpx
 import msgspec
 
 from relevo.domain.decisions import FilterReport, Trace, new_decision_id
+from relevo.ports import EncodedTrace
 from tests.conftest import event
 
 
@@ -32,7 +33,7 @@ def recorded(server, account, region: str = "eu") -> Trace:
         items=["sku-1", "sku-2"],
         reasons={"sku-1": ("Because you viewed sku-9",)},
     )
-    server.relevo.decision_log.record(account.tenant.tenant_id, region, trace)
+    server.relevo.decision_log.record(account.tenant.tenant_id, region, EncodedTrace.of(trace))
     assert server.relevo.decision_log.flush()
     return trace
 

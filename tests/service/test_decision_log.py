@@ -10,7 +10,7 @@ import msgspec
 from relevo.decide.decision_log import DecisionLog
 from relevo.domain.decisions import Trace, new_decision_id
 from relevo.domain.tenants import Tenant
-from relevo.ports import RegionPartition, SharedTrace, Storage
+from relevo.ports import EncodedTrace, RegionPartition, SharedTrace, Storage
 from tests.conftest import event
 
 
@@ -55,7 +55,7 @@ def test_traces_recorded_from_many_threads_are_all_written(relevo, tenant) -> No
 
     def record(share: list[Trace]) -> None:
         for t in share:
-            log.record(tenant.tenant_id, t.region, t)
+            log.record(tenant.tenant_id, t.region, EncodedTrace.of(t))
 
     threads = [threading.Thread(target=record, args=(traces[i::4],)) for i in range(4)]
     for thread in threads:
@@ -73,10 +73,10 @@ def test_a_shared_part_is_marked_stored_once_committed_and_answers_read_back_who
     log = relevo.decision_log
     first = trace()
     shared = SharedTrace(first)
-    log.record(tenant.tenant_id, "eu", first, shared)
+    log.record(tenant.tenant_id, "eu", EncodedTrace.of(first, shared))
     assert log.flush() and shared.stored
     later = msgspec.structs.replace(first, decision_id=new_decision_id("eu"), stages_ms={"x": 1.0})
-    log.record(tenant.tenant_id, "eu", later, shared)  # the part is not sent again
+    log.record(tenant.tenant_id, "eu", EncodedTrace.of(later, shared))  # part not sent again
     assert log.flush()
     assert log.get(tenant, first.decision_id) == (first, [])
     assert log.get(tenant, later.decision_id) == (later, [])
@@ -87,11 +87,13 @@ def test_record_never_waits_for_the_write_and_drops_what_does_not_fit(relevo, te
     log = DecisionLog(stalled, capacity=2)  # type: ignore[arg-type]
     try:
         first = trace()
-        log.record(tenant.tenant_id, "eu", first)
+        log.record(tenant.tenant_id, "eu", EncodedTrace.of(first))
         assert stalled.entered.wait(10)  # the writer holds ``first`` and is stuck
         rest = [trace() for _ in range(4)]
         for t in rest:
-            log.record(tenant.tenant_id, "eu", t)  # returns at once, though nothing is written
+            log.record(
+                tenant.tenant_id, "eu", EncodedTrace.of(t)
+            )  # returns at once: nothing written
         assert log.dropped == 2  # two fit in the queue, two did not
         assert relevo.decision_log.get(tenant, first.decision_id) is None
         stalled.gate.set()
@@ -101,13 +103,15 @@ def test_record_never_waits_for_the_write_and_drops_what_does_not_fit(relevo, te
     finally:
         stalled.gate.set()
         log.close()
-    log.record(tenant.tenant_id, "eu", trace())  # after close: dropped, never queued
+    log.record(
+        tenant.tenant_id, "eu", EncodedTrace.of(trace())
+    )  # after close: dropped, never queued
     assert log.dropped == 3
 
 
 def test_ids_the_tenant_cannot_have_made_are_not_found(relevo, tenant) -> None:
     kept = trace()
-    relevo.decision_log.record(tenant.tenant_id, "eu", kept)
+    relevo.decision_log.record(tenant.tenant_id, "eu", EncodedTrace.of(kept))
     assert relevo.decision_log.flush()
     other, _ = relevo.tenancy.create_tenant("beta", ["eu"])
     for wrong in ("nonsense", "", ".x", "eu.", "ap.x", "../eu.x", new_decision_id("eu")):
@@ -127,7 +131,7 @@ def test_outcome_events_are_joined_to_their_decision_once(relevo, tenant: Tenant
     # The events may arrive before the trace is written: they are kept all the same.
     assert [r.status for r in relevo.ingest.ingest(tenant, outcomes)] == ["accepted"] * 3
     assert log.get(tenant, shown.decision_id) is None
-    log.record(tenant.tenant_id, "eu", shown)
+    log.record(tenant.tenant_id, "eu", EncodedTrace.of(shown))
     assert log.flush()
     assert [r.status for r in relevo.ingest.ingest(tenant, outcomes)] == ["duplicate"] * 3
     found = log.get(tenant, shown.decision_id)

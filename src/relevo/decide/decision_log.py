@@ -1,22 +1,26 @@
 """The decision log: every answer's trace, written off the request path.
 
-An answer must never wait on (or fail because of) its trace: ``record`` only puts the trace on
-a bounded queue, and one background thread writes what has queued up in batches, one
-transaction per tenant and region. When the queue is full the trace is dropped and counted
-(``dropped``), because a late or lost trace costs far less than a late answer.
+An answer must never wait on (or fail because of) its trace: ``record`` only appends the
+encoded trace to a bounded queue, and one background thread writes what has queued up in
+batches, one transaction per tenant and region. When the queue is full the trace is dropped and
+counted (``dropped``), because a late or lost trace costs far less than a late answer.
+
+The queue is a ``deque`` and the writer is woken by an ``Event`` only when it sleeps: a
+``queue.Queue`` took a lock and notified a condition on every answer (about 5 µs of the event
+loop's time each, with the GIL handed to the writer and back).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 
 from relevo.domain.decisions import Trace, decision_region
 from relevo.domain.tenants import Tenant
-from relevo.ports import EncodedTrace, Outcome, SharedTrace, Storage
+from relevo.ports import EncodedTrace, Outcome, Storage
 
 log = logging.getLogger("relevo.decide")
 
@@ -35,7 +39,9 @@ class DecisionLog:
         self, storage: Storage, capacity: int = 10_000, batch: int = 500, linger_s: float = 0.05
     ) -> None:
         self._storage = storage
-        self._queue: queue.Queue[_Entry] = queue.Queue(capacity)
+        self._queue: deque[_Entry] = deque()
+        self._capacity = capacity
+        self._wake = threading.Event()  # set when something is queued for a sleeping writer
         self._batch = batch
         # A commit makes every reader of the file drop its page cache, and decisions read the
         # same files: waiting a moment to gather a batch turns a commit per few traces into a
@@ -48,28 +54,22 @@ class DecisionLog:
         self._thread = threading.Thread(target=self._run, name="relevo-decision-log", daemon=True)
         self._thread.start()
 
-    def record(
-        self, tenant_id: str, region: str, trace: Trace, shared: SharedTrace | None = None
-    ) -> None:
-        """Queue a trace for writing; never blocks, never raises (a full queue drops it).
-        ``shared``: what it has in common with other answers (``EncodedTrace.of``)."""
-        if not self._closed:
-            try:
-                self._queue.put_nowait((tenant_id, region, EncodedTrace.of(trace, shared)))
-                return
-            except queue.Full:
-                pass
-        self._drop(1)
+    def record(self, tenant_id: str, region: str, trace: EncodedTrace) -> None:
+        """Queue a trace for writing; never blocks, never raises (a full queue drops it)."""
+        if self._closed or len(self._queue) >= self._capacity:
+            self._drop(1)
+            return
+        self._queue.append((tenant_id, region, trace))
+        if not self._wake.is_set():
+            self._wake.set()
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every trace queued before this call is written; False on timeout."""
         if self._closed:
             return True
         marker = threading.Event()
-        try:
-            self._queue.put(marker, timeout=timeout)
-        except queue.Full:
-            return False
+        self._queue.append(marker)
+        self._wake.set()
         return marker.wait(timeout)
 
     def close(self, timeout: float = 5.0) -> None:
@@ -78,11 +78,9 @@ class DecisionLog:
             return
         self.flush(timeout)
         self._closed = True
-        try:
-            self._queue.put(_STOP, timeout=timeout)
-        except queue.Full:  # the writer is stuck; it is a daemon thread, so exit anyway
-            return
-        self._thread.join(timeout)
+        self._queue.append(_STOP)
+        self._wake.set()
+        self._thread.join(timeout)  # a stuck writer is a daemon thread: exit anyway
 
     def get(self, tenant: Tenant, decision_id: str) -> tuple[Trace, list[Outcome]] | None:
         """A decision's trace and the outcomes joined to it so far; None for an id this tenant
@@ -102,15 +100,14 @@ class DecisionLog:
 
     def _run(self) -> None:
         """Take whatever has queued up (up to a batch), write it, release the flushes waiting."""
+        queued = self._queue
         while True:
-            entries = [self._queue.get()]
-            if isinstance(entries[0], tuple):
+            while not queued:  # a wake may be left from entries already taken
+                self._wake.wait()
+                self._wake.clear()
+            if isinstance(queued[0], tuple):
                 time.sleep(self._linger)
-            while len(entries) < self._batch:
-                try:
-                    entries.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            entries = [queued.popleft() for _ in range(min(len(queued), self._batch))]
             self._write(e for e in entries if isinstance(e, tuple))
             for entry in entries:
                 if isinstance(entry, threading.Event):

@@ -33,6 +33,7 @@ from relevo.decide.cache import TtlCache
 from relevo.decide.serving import ServingModel, ServingState
 from relevo.decoding import InvalidInput
 from relevo.domain.decisions import (
+    AnswerPart,
     Decision,
     DecisionRequest,
     FilterReport,
@@ -65,7 +66,7 @@ from relevo.monitoring import (
     PRECOMPUTED,
     series,
 )
-from relevo.ports import SharedTrace, Storage
+from relevo.ports import EncodedTrace, SharedTrace, Storage
 
 POOL = 200  # ranked candidates kept for filtering, so filters rarely leave fewer than k
 PERSONAL = ("itemknn", "ease", "content", "als", "bpr")  # explainers, cheapest first
@@ -181,7 +182,7 @@ class DecisionService:
         home_of: Callable[[Tenant, str, str | None], str],
         strategies: Mapping[str, Strategy],
         weights_for: Callable[[str], Mapping[str, float]],
-        record: Callable[[str, str, Trace, SharedTrace | None], None],
+        record: Callable[[str, str, EncodedTrace], None],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._storage = storage
@@ -453,26 +454,31 @@ class DecisionService:
         took = round(_since(started), 3)
         now_us = micros(now)
         updated_us = prepared.updated_us
-        answered = {
-            "decision_id": decision_id,
-            "at": now,
-            "stages_ms": {k: round(v, 3) for k, v in stages.items()},
-            "contributions": contributions,
-            "feature_age_s": {
-                name: round((now_us - at) / 1e6, 3) for name, at in updated_us.items()
-            },
-        }
-        shared: SharedTrace | None = prepared.shared
-        if explored:  # what was shown differs from what the prepared trace says
-            sources, scores, shared = prepared.sources, prepared.scores, None
-            answered |= {
-                "sources": {i: sources.get(i, ()) for i in chosen},
-                "scores": {i: scores.get(i, 0.0) for i in chosen},
-                "items": chosen,
-                "reasons": reasons,
-            }
-        trace = msgspec.structs.replace(traced, **answered)
-        self._record(asking.tenant.tenant_id, region, trace, shared)
+        part = AnswerPart(
+            decision_id,
+            now,
+            {k: round(v, 3) for k, v in stages.items()},
+            contributions,
+            {name: round((now_us - at) / 1e6, 3) for name, at in updated_us.items()},
+        )
+        trace = None
+        if explored or request.explain:
+            answered = msgspec.structs.asdict(part)
+            if explored:  # what was shown differs from what the prepared trace says
+                sources, scores = prepared.sources, prepared.scores
+                answered |= {
+                    "sources": {i: sources.get(i, ()) for i in chosen},
+                    "scores": {i: scores.get(i, 0.0) for i in chosen},
+                    "items": chosen,
+                    "reasons": reasons,
+                }
+            trace = msgspec.structs.replace(traced, **answered)
+        encoded = (
+            EncodedTrace.of(trace)
+            if explored and trace is not None
+            else EncodedTrace.answer(part, prepared.shared)
+        )
+        self._record(asking.tenant.tenant_id, region, encoded)
         _observe(fallback, traced.filters, updated_us, now_us)
         return Decision(
             decision_id,

@@ -86,10 +86,19 @@ class Trace(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     feature_age_s: dict[str, float] = {}  # seconds since each feature of the person changed
 
 
-ANSWER_FIELDS = ("decision_id", "at", "stages_ms", "contributions", "feature_age_s")
-"""The fields of a trace that are each answer's own. Answers reused from one prepared decision
-share all the others (unless exploration changed what was shown), so the decision log keeps
-those once for all of them."""
+class AnswerPart(msgspec.Struct, frozen=True, gc=False):
+    """The fields of a trace that are each answer's own. Answers reused from one prepared
+    decision share all the others (unless exploration changed what was shown), so the decision
+    log keeps those once for all of them, and an answer encodes only these."""
+
+    decision_id: str
+    at: datetime
+    stages_ms: dict[str, float]
+    contributions: dict[str, list[dict[str, Any]]]
+    feature_age_s: dict[str, float]
+
+
+ANSWER_FIELDS = AnswerPart.__struct_fields__
 
 
 class RecommendedItem(msgspec.Struct, frozen=True, gc=False):

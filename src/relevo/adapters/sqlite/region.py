@@ -39,6 +39,7 @@ from relevo.ports import (
     NewQuarantineRecord,
     Outcome,
     QuarantineRecord,
+    joined,
 )
 
 MIGRATIONS = (
@@ -594,7 +595,7 @@ class SqliteRegionPartition:
             return _trace_decoder.decode(body)
         if shared is None:  # the part was never committed: the trace is incomplete
             return None
-        return _trace_decoder.decode(body[:-1] + b"," + shared[1:])  # two objects made one
+        return _trace_decoder.decode(joined(body, shared))
 
     def outcomes(self, decision_id: str) -> list[Outcome]:
         with self._db.reading() as db:
