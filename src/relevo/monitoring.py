@@ -8,31 +8,140 @@ with several worker processes, each has its own (see docs/configuration.md).
 
 from __future__ import annotations
 
+import math
+import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from bisect import bisect_left
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
+from itertools import accumulate
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 from starlette.requests import Request
 from starlette.responses import Response
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
-REQUEST_SECONDS = Histogram(
-    "relevo_request_seconds", "HTTP request latency", ["route", "method"], buckets=LATENCY_BUCKETS
+
+class _Series:
+    """One series' numbers, kept per thread and summed when scraped: each thread adds to its
+    own list, so an add needs no lock and cannot be lost."""
+
+    __slots__ = ("_cells", "_size")
+
+    def __init__(self, size: int) -> None:
+        self._cells: dict[int, list[float]] = {}
+        self._size = size
+
+    def _cell(self) -> list[float]:
+        cell = self._cells.get(threading.get_ident())
+        if cell is None:
+            cell = self._cells[threading.get_ident()] = [0.0] * self._size
+        return cell
+
+    def totals(self) -> list[float]:
+        return [sum(column) for column in zip(*list(self._cells.values()), strict=True)] or [
+            0.0
+        ] * self._size
+
+
+class _CountSeries(_Series):
+    __slots__ = ()
+
+    def inc(self, amount: float = 1.0) -> None:
+        self._cell()[0] += amount
+
+
+class _HistogramSeries(_Series):
+    __slots__ = ("_bounds",)
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        super().__init__(len(bounds) + 2)  # a count per bucket (and +Inf), then the sum
+        self._bounds = bounds
+
+    def observe(self, value: float) -> None:
+        cell = self._cell()
+        cell[bisect_left(self._bounds, value)] += 1
+        cell[-1] += value
+
+
+class _DecisionMetric:
+    """A labelled counter or histogram for the decision path, exposed through
+    prometheus_client's registry as a custom collector.
+
+    prometheus_client's own take a lock on every add and check themselves on every call: the
+    five series a reused decision touches cost 9 µs of its 105 (in process, Online Retail).
+    These cost about a microsecond. Scrapes read the same names and shapes.
+
+    >>> from prometheus_client import CollectorRegistry, generate_latest
+    >>> registry = CollectorRegistry()
+    >>> seen = _DecisionMetric("demo_seconds", "A demo.", ["route"], (0.1, 1.0), registry)
+    >>> seen.labels("/a").observe(0.5); seen.labels("/a").observe(2.0)
+    >>> print(generate_latest(registry).decode().splitlines()[3:6])
+    ['demo_seconds_bucket{le="1.0",route="/a"} 1.0', 'demo_seconds_bucket{le="+Inf",route="/a"} 2.0', 'demo_seconds_count{route="/a"} 2.0']
+    """
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        buckets: tuple[float, ...] | None = None,  # a histogram's, else a counter
+        registry: Any = REGISTRY,
+    ) -> None:
+        self._name, self._documentation = name, documentation
+        self._labelnames = list(labelnames)
+        self._bounds = buckets
+        self._children: dict[tuple[str, ...], Any] = {}
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def labels(self, *values: str) -> Any:
+        child = self._children.get(values)
+        if child is None:
+            with self._lock:
+                child = self._children.setdefault(
+                    values,
+                    _CountSeries(1) if self._bounds is None else _HistogramSeries(self._bounds),
+                )
+        return child
+
+    def collect(self) -> Iterator[Metric]:
+        children = list(self._children.items())
+        if self._bounds is None:
+            counts = CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
+            for values, child in children:
+                counts.add_metric(values, child.totals()[0])
+            yield counts
+            return
+        family = HistogramMetricFamily(self._name, self._documentation, labels=self._labelnames)
+        bounds = [floatToGoString(b) for b in (*self._bounds, math.inf)]
+        for values, child in children:
+            totals = child.totals()
+            cumulative = list(accumulate(totals[:-1]))
+            family.add_metric(
+                values, list(zip(bounds, cumulative, strict=True)), sum_value=totals[-1]
+            )
+        yield family
+
+
+REQUEST_SECONDS = _DecisionMetric(
+    "relevo_request_seconds", "HTTP request latency", ["route", "method"], LATENCY_BUCKETS
 )
-DECISIONS = Counter("relevo_decisions", "Decisions by the fallback they took", ["fallback"])
-FILTER_REMOVED = Counter(
+DECISIONS = _DecisionMetric("relevo_decisions", "Decisions by the fallback they took", ["fallback"])
+FILTER_REMOVED = _DecisionMetric(
     "relevo_filter_removed", "Candidates removed by each policy or business filter", ["filter"]
 )
-FEATURE_AGE_SECONDS = Histogram(
+FEATURE_AGE_SECONDS = _DecisionMetric(
     "relevo_feature_age_seconds",
     "Age of each online feature of a person (since the event that last changed it) when a"
     " decision reads it",
     ["feature"],
-    buckets=(1, 10, 60, 600, 3600, 86_400, 7 * 86_400, 30 * 86_400),
+    (1, 10, 60, 600, 3600, 86_400, 7 * 86_400, 30 * 86_400),
 )
-CACHE_LOOKUPS = Counter(
+CACHE_LOOKUPS = _DecisionMetric(
     "relevo_cache_lookups", "Cache lookups by cache and result", ["cache", "result"]
 )
 PRECOMPUTED = Counter(
@@ -43,19 +152,6 @@ EVENT_LAG_SECONDS = Histogram(
     "From an event batch's arrival to its derived state being committed",
     buckets=LATENCY_BUCKETS,
 )
-
-_SERIES: dict[tuple[Any, tuple[str, ...]], Any] = {}
-
-
-def series(metric: Counter | Histogram, *labels: str) -> Any:
-    """The metric's series for these label values, looked up once: ``labels()`` costs more
-    than the ``inc`` or ``observe`` that follows it, and decisions make several a request."""
-    key = (metric, labels)
-    found = _SERIES.get(key)
-    if found is None:
-        found = _SERIES[key] = metric.labels(*labels)
-    return found
-
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -79,7 +175,7 @@ class LatencyMiddleware:
         finally:
             route = scope.get("route")
             key = (getattr(route, "path", "unmatched"), scope["method"])
-            series(REQUEST_SECONDS, *key).observe(time.perf_counter() - started)
+            REQUEST_SECONDS.labels(*key).observe(time.perf_counter() - started)
 
 
 async def metrics_endpoint(request: Request) -> Response:

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from relevo.api.problems import EXCEPTION_HANDLERS
-from relevo.monitoring import REQUEST_SECONDS, Receive, Scope, Send, series
+from relevo.monitoring import REQUEST_SECONDS, Receive, Scope, Send
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -45,7 +45,7 @@ class HotRoutes:
         except Exception as error:
             response = await _handler(error)(request, error)
         await response(scope, receive, send)
-        series(REQUEST_SECONDS, scope["path"], scope["method"]).observe(
+        REQUEST_SECONDS.labels(scope["path"], scope["method"]).observe(
             time.perf_counter() - started
         )
 

@@ -64,7 +64,6 @@ from relevo.monitoring import (
     FEATURE_AGE_SECONDS,
     FILTER_REMOVED,
     PRECOMPUTED,
-    series,
 )
 from relevo.ports import EncodedTrace, SharedTrace, Storage
 
@@ -273,7 +272,7 @@ class DecisionService:
                 cached = prepared = None
         if caching:
             hit = cached is not None and cached[0] == version
-            series(CACHE_LOOKUPS, "answers", "hit" if hit else "miss").inc()
+            CACHE_LOOKUPS.labels("answers", "hit" if hit else "miss").inc()
             if hit:
                 return cached[1]
         asking.stages["person"] = _since(started)
@@ -284,7 +283,7 @@ class DecisionService:
         ):
             prepared = None
         if reusing:
-            series(CACHE_LOOKUPS, "prepared", "miss" if prepared is None else "hit").inc()
+            CACHE_LOOKUPS.labels("prepared", "miss" if prepared is None else "hit").inc()
         if prepared is None:
             prepared = yield from self._prepare(asking, policy_known, catalog)
             if reusing and prepared.trace.fallback in CACHEABLE:
@@ -552,7 +551,7 @@ class DecisionService:
         outcome = self._rankings.get(
             _ranking_key(tenant.tenant_id, person, region, marker, served.version, ranker, asked)
         )
-        series(CACHE_LOOKUPS, "rankings", "miss" if outcome is None else "hit").inc()
+        CACHE_LOOKUPS.labels("rankings", "miss" if outcome is None else "hit").inc()
         if outcome is None:
             outcome = yield from self._run_model(tenant, strategy, served, people(), request)
             if isinstance(outcome, str):
@@ -1209,9 +1208,9 @@ def _valid_until(
 def _observe(
     fallback: str, reports: list[FilterReport], updated_us: Mapping[str, int], now_us: int
 ) -> None:
-    series(DECISIONS, fallback).inc()
+    DECISIONS.labels(fallback).inc()
     for report in reports:
         if report.removed:
-            series(FILTER_REMOVED, report.name).inc(report.removed)
+            FILTER_REMOVED.labels(report.name).inc(report.removed)
     for name, at in updated_us.items():
-        series(FEATURE_AGE_SECONDS, name).observe((now_us - at) / 1e6)
+        FEATURE_AGE_SECONDS.labels(name).observe((now_us - at) / 1e6)
