@@ -277,7 +277,7 @@ class DecisionService:
                 return cached[1]
         asking.stages["person"] = _since(started)
         catalog = self._serving.catalog(tenant)
-        served = self._serving.model(tenant, strategy.ranker.model)
+        served = self._serving.model(tenant, strategy.model)
         if prepared is not None and (
             prepared.version != version or not prepared.holds(micros(now), served, catalog)
         ):
@@ -311,7 +311,7 @@ class DecisionService:
         )
         now, started, stages = asking.now, asking.started, asking.stages
         begun = _since(started)
-        served = self._serving.model(tenant, strategy.ranker.model)
+        served = self._serving.model(tenant, strategy.model)
         audience, state = Audience(_asked_region(tenant, request), None), PersonState()
         if person is not None and policy_known:
             try:

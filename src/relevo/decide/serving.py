@@ -100,10 +100,10 @@ class ServingState:
         load: Callable[[object], object],
     ) -> object:
         key = (tenant.tenant_id, what)
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                entry = self._entries[key] = _Entry(None, object(), -float("inf"))
+        entry = self._entries.get(key)
+        if entry is None:
+            with self._lock:
+                entry = self._entries.setdefault(key, _Entry(None, object(), -float("inf")))
         if self._clock() - entry.checked_at < self._refresh:
             return entry.value
         if entry.loaded and self._refresh > 0:
