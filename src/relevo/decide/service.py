@@ -160,6 +160,7 @@ class _Asking:
     person: str | None
     region: str
     now: datetime
+    now_us: int  # the same, in microseconds since the epoch
     started: float  # time.perf_counter() when it began
     stages: dict[str, float] = field(default_factory=dict)
     version: int | None = None  # of the person's state, once this decision has read it
@@ -255,7 +256,7 @@ class DecisionService:
             policy_known = True
         except Exception:  # policy cannot be evaluated: the safest answer, for nobody known
             person, region, policy_known = None, tenant.default_region, False
-        asking = _Asking(tenant, strategy, request, person, region, now, started)
+        asking = _Asking(tenant, strategy, request, person, region, now, micros(now), started)
         key = (tenant.tenant_id, person, region, msgspec.json.encode(request))
         caching = strategy.cache_ttl_s > 0 and policy_known
         cached = self._answers.get(key) if caching else None
@@ -279,7 +280,7 @@ class DecisionService:
         catalog = self._serving.catalog(tenant)
         served = self._serving.model(tenant, strategy.model)
         if prepared is not None and (
-            prepared.version != version or not prepared.holds(micros(now), served, catalog)
+            prepared.version != version or not prepared.holds(asking.now_us, served, catalog)
         ):
             prepared = None
         if reusing:
@@ -451,7 +452,7 @@ class DecisionService:
             contributions = yield from self._contributions(served, prepared.people, chosen)
             stages["contributions"] = _since(started) - begun
         took = round(_since(started), 3)
-        now_us = micros(now)
+        now_us = asking.now_us
         updated_us = prepared.updated_us
         part = AnswerPart(
             decision_id,
@@ -478,7 +479,7 @@ class DecisionService:
             else EncodedTrace.answer(part, prepared.shared)
         )
         self._record(asking.tenant.tenant_id, region, encoded)
-        _observe(fallback, traced.filters, updated_us, now_us)
+        _observe(fallback, traced.filters, part.feature_age_s)
         return Decision(
             decision_id,
             items,
@@ -1206,11 +1207,11 @@ def _valid_until(
 
 
 def _observe(
-    fallback: str, reports: list[FilterReport], updated_us: Mapping[str, int], now_us: int
+    fallback: str, reports: list[FilterReport], feature_age_s: Mapping[str, float]
 ) -> None:
     DECISIONS.labels(fallback).inc()
     for report in reports:
         if report.removed:
             FILTER_REMOVED.labels(report.name).inc(report.removed)
-    for name, at in updated_us.items():
-        FEATURE_AGE_SECONDS.labels(name).observe((now_us - at) / 1e6)
+    for name, age in feature_age_s.items():
+        FEATURE_AGE_SECONDS.labels(name).observe(age)

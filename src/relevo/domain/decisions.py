@@ -9,7 +9,7 @@ strings, never a list."""
 
 from __future__ import annotations
 
-import base64
+import binascii
 import random
 import time
 from datetime import datetime
@@ -120,6 +120,9 @@ class Decision(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     trace: Trace | None = None
 
 
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")  # base64's alphabet as in URLs
+
+
 def new_decision_id(region: str) -> str:
     """A fresh decision id that names the region its trace is kept in (region names never hold
     a dot), so ``GET /v1/decisions/{id}`` and outcome events find it in one place.
@@ -135,8 +138,8 @@ def new_decision_id(region: str) -> str:
     >>> first < second, first.startswith("eu."), len(first)
     (True, True, 30)
     """
-    token = base64.urlsafe_b64encode(random.getrandbits(80).to_bytes(10, "big"))[:14]
-    return f"{region}.{time.time_ns() // 1000:013x}{token.decode()}"
+    token = binascii.b2a_base64(random.getrandbits(80).to_bytes(10, "big"), newline=False)
+    return f"{region}.{time.time_ns() // 1000:013x}{token[:14].translate(_URL_SAFE).decode()}"
 
 
 def decision_region(decision_id: str) -> str | None:
