@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from relevo.api.problems import Problem
 from relevo.bootstrap import Relevo
+from relevo.domain.decisions import encode_hook
 from relevo.domain.tenants import ApiKey, Scope, Tenant
 from relevo.domain.violations import Violation
 
@@ -18,8 +19,11 @@ def engine(request: Request) -> Relevo:
     return request.app.state.relevo
 
 
+_encoder = msgspec.json.Encoder(enc_hook=encode_hook)
+
+
 def json_response(content: Any, status: int = 200) -> Response:
-    return Response(msgspec.json.encode(content), status, media_type="application/json")
+    return Response(_encoder.encode(content), status, media_type="application/json")
 
 
 def header(request: Request, name: bytes) -> str | None:

@@ -7,7 +7,13 @@ from typing import Any
 import msgspec
 
 from relevo.catalog.service import ItemResult
-from relevo.domain.decisions import Decision, DecisionRequest, Trace
+from relevo.domain.decisions import (
+    Decision,
+    DecisionRequest,
+    RecommendedItem,
+    Trace,
+    schema_hook,
+)
 from relevo.domain.events import Event
 from relevo.domain.items import Item
 from relevo.domain.people import PersonAttributes
@@ -276,9 +282,11 @@ def openapi_document(version: str, max_batch: int = 1000) -> dict[str, Any]:
             QuarantineRecord,
             DecisionRequest,
             Decision,
+            RecommendedItem,
             Trace,
             Outcome,
         ],
+        schema_hook=schema_hook,
         ref_template="#/components/schemas/{name}",
     )
     components.update(

@@ -39,6 +39,7 @@ from relevo.domain.decisions import (
     FilterReport,
     Filters,
     RecommendedItem,
+    ShownItems,
     Trace,
     new_decision_id,
 )
@@ -133,7 +134,7 @@ class Prepared:
     pool: tuple[str, ...]  # the allowed items, boosted, best first: what exploration draws from
     scores: dict[str, float]
     sources: Mapping[str, tuple[str, ...]]
-    items: list[RecommendedItem]
+    items: ShownItems
     version: int  # of the person's state
     updated_us: dict[str, int]  # when each feature of the person's state last changed
     trace: Trace  # every answer's trace, but for its ANSWER_FIELDS
@@ -1179,8 +1180,8 @@ def _asked_region(tenant: Tenant, request: DecisionRequest) -> str | None:
 
 def _shown(
     chosen: list[str], scores: Mapping[str, float], reasons: Mapping[str, tuple[str, ...]]
-) -> list[RecommendedItem]:
-    return [RecommendedItem(i, round(scores.get(i, 0.0), 6), reasons[i]) for i in chosen]
+) -> ShownItems:
+    return ShownItems(RecommendedItem(i, round(scores.get(i, 0.0), 6), reasons[i]) for i in chosen)
 
 
 def _valid_until(
