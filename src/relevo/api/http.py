@@ -54,7 +54,9 @@ async def read_body(request: Request) -> bytes:
     Read from the ASGI messages themselves (Starlette's ``stream`` is an async generator
     around the same); no endpoint reads a body twice."""
     limit = engine(request).settings.max_body_bytes
-    content_type = header(request, b"content-type") or "application/json"
+    content_type = header(request, b"content-type")
+    if content_type is None:
+        content_type = "application/json"
     if "json" not in content_type:
         raise Problem(415, f"Send JSON (Content-Type: application/json), not {content_type}.")
     declared = header(request, b"content-length")
