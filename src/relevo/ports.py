@@ -55,13 +55,10 @@ _SHARED_FIELDS = tuple(n for n in Trace.__struct_fields__ if n not in ANSWER_FIE
 _trace_decoder = msgspec.json.Decoder(Trace)
 
 
-def joined(own: bytes, shared: bytes) -> bytes:
-    """One JSON object of two: an answer's own fields and the part it shares with others.
-
-    >>> joined(b'{"a":1}', b'{"b":2}')
-    b'{"a":1,"b":2}'
-    """
-    return own[:-1] + b"," + shared[1:]
+def decoded_trace(body: bytes, shared: bytes | None = None) -> Trace:
+    """A trace from its JSON: a whole trace, or an answer's own fields and the part it shares
+    with other answers (``SharedTrace.body``), two objects made one."""
+    return _trace_decoder.decode(body if shared is None else body[:-1] + b"," + shared[1:])
 
 
 class SharedTrace:
@@ -128,8 +125,7 @@ class EncodedTrace:
         return cls(part.decision_id, micros(part.at), shared.person, shared.placement, body, shared)
 
     def trace(self) -> Trace:
-        body = self.body if self.shared is None else joined(self.body, self.shared.body)
-        return _trace_decoder.decode(body)
+        return decoded_trace(self.body, None if self.shared is None else self.shared.body)
 
 
 class QuarantineRecord(msgspec.Struct, frozen=True):

@@ -39,7 +39,7 @@ from relevo.ports import (
     NewQuarantineRecord,
     Outcome,
     QuarantineRecord,
-    joined,
+    decoded_trace,
 )
 
 MIGRATIONS = (
@@ -148,7 +148,6 @@ _recent_decoder = msgspec.json.Decoder(list[RecentItem])
 _person_day_decoder = msgspec.json.Decoder(PersonDay)
 _reasons_decoder = msgspec.json.Decoder(list[Violation])
 _attributes_decoder = msgspec.json.Decoder(PersonAttributes)
-_trace_decoder = msgspec.json.Decoder(Trace)
 _days_decoder = msgspec.json.Decoder(list[tuple[int, PersonDay]])
 _put_decoder = msgspec.json.Decoder(tuple[PersonAttributes, int])
 _set_by_events_decoder = msgspec.json.Decoder(list[tuple[str, int, Any]])
@@ -592,10 +591,10 @@ class SqliteRegionPartition:
             return None
         body, part_id, shared = row
         if part_id is None:
-            return _trace_decoder.decode(body)
+            return decoded_trace(body)
         if shared is None:  # the part was never committed: the trace is incomplete
             return None
-        return _trace_decoder.decode(joined(body, shared))
+        return decoded_trace(body, shared)
 
     def outcomes(self, decision_id: str) -> list[Outcome]:
         with self._db.reading() as db:
