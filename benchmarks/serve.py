@@ -10,6 +10,12 @@ at a fixed rate, from each request's scheduled send time (coordinated omission i
 Freshness is the time from an event's ack to the first answer whose trace shows that event.
 A run with one request in flight gives the model path's own time, for reference.
 
+The floor and recommend closed loops alternate, ``--rounds`` times each (floor, recommend,
+floor, ...), each round ``--seconds / --rounds`` long, on two servers kept up side by side
+(the one not measured is idle): these machines drift, and a floor measured a minute before
+recommend once came out 40% faster than one measured a minute after. Each figure sums its
+rounds; every round's own ratio is kept under ``details``.
+
 Every measured answer is a decision of its own, with its trace written: the placement's answer
 cache (an identical request within ``cache_ttl_s`` gets the same decision back, no new trace)
 is turned off here, because the clients' 4,372 people come round again within its two seconds
@@ -25,12 +31,12 @@ The load generator is a raw asyncio HTTP/1.1 keep-alive client in its own proces
 not billed to either server; its CPU share is reported, to show whether it was the bottleneck.
 Goals (ratio >= 0.5 per worker, p99 <= 5 ms at 1,000 req/s, freshness p99 <= 50 ms) are
 printed beside the figures, never asserted. Setup (a fresh temporary data dir, Online Retail or
-synthetic data, every model trained) takes about a minute and a full run about three; talks
+synthetic data, every model trained) takes about a minute and a full run about four; talks
 only to 127.0.0.1. ``--prepare-data-dir DIR`` keeps the set-up data dir, and
 ``--skip-setup-data-dir DIR`` serves it again (each run adds its 200 freshness events to it).
 
     .venv/bin/python benchmarks/serve.py [--json] [--data PATH] [--concurrency 32]
-        [--seconds 15] [--rate 1000] [--rate-seconds 10]
+        [--seconds 15] [--rounds 3] [--rate 1000] [--rate-seconds 10]
         [--prepare-data-dir DIR | --skip-setup-data-dir DIR]
 """
 
@@ -156,6 +162,23 @@ class ClosedResult:
     @property
     def not_none(self) -> int:
         return sum(n for name, n in self.fallbacks.items() if name != "none")
+
+
+def merged(results: Sequence[ClosedResult]) -> ClosedResult:
+    """Rounds of one closed loop as one run: counts and seconds summed, latencies pooled."""
+    total = ClosedResult(sum(r.seconds for r in results))
+    for result in results:
+        total.completed += result.completed
+        total.latencies_ms += result.latencies_ms
+        total.statuses += result.statuses
+        total.fallbacks += result.fallbacks
+        total.took_ms += result.took_ms
+        total.client_cpu_s += result.client_cpu_s
+        for problem in result.problems:
+            _keep(total.problems, problem)
+    servers = [r.server_cpu_s for r in results]
+    total.server_cpu_s = None if None in servers else sum(servers)  # type: ignore[arg-type]
+    return total
 
 
 @dataclass
@@ -983,7 +1006,13 @@ def render_table(figures: dict[str, Any]) -> Table:
     table.add_row("PRAGMA synchronous", d["sqlite_synchronous"], "", "")
     table.add_row("servers", "uvicorn, 1 worker each", "", "")
     table.add_row("client", f"raw HTTP/1.1 on {d['loop']}", "", "")
-    table.add_row("closed loop", f"{c} in flight, {d['seconds']:g} s + {WARMUP_S:g} s", "", "")
+    table.add_row(
+        "closed loop",
+        f"{c} in flight, {d['seconds']:g} s in {d['rounds']} rounds (+ {WARMUP_S:g} s each),"
+        " floor and recommend alternating",
+        "",
+        "",
+    )
     table.add_row("floor", f"{figures['floor_rps']:,.0f}", "req/s", "")
     table.add_row("floor p50 / p99", p50_p99(floor), "ms", "")
     table.add_row("floor: client CPU", f"{floor['client_cpu_share']:.0%}", "of a core", "")
@@ -1014,6 +1043,12 @@ def render_table(figures: dict[str, Any]) -> Table:
         "n/a" if ratio is None else f"{ratio:.3f}",
         "",
         f">= {RATIO_GOAL} per worker",
+    )
+    table.add_row(
+        "  ratio of each round",
+        ", ".join(f"{r['ratio']:.3f}" for r in d["closed_loop_rounds"]),
+        "",
+        "",
     )
     table.add_row(f"floor at {rate}: p50 / p99", p50_p99(fo), "ms", "")
     table.add_row(f"recommend at {rate}: p50", ms(ro["p50_ms"]), "ms", "")
@@ -1113,7 +1148,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Online Retail CSV")
     parser.add_argument("--concurrency", type=positive(int), default=32, help="requests in flight")
     parser.add_argument(
-        "--seconds", type=positive(float), default=15.0, help="measured s per closed loop"
+        "--seconds",
+        type=positive(float),
+        default=15.0,
+        help="measured s per closed loop (over all its rounds)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=positive(int),
+        default=3,
+        help="the floor and recommend closed loops alternate this many times each",
     )
     parser.add_argument("--rate", type=positive(float), default=1000.0, help="open loop, req/s")
     parser.add_argument(
@@ -1173,12 +1217,31 @@ class Bench:
     def requests(self, port: int) -> list[bytes]:
         return [http_request(port, "/v1/recommend", self.serve_key, b) for b in self.bodies]
 
-    def closed(self, port: int, concurrency: int, seconds: float, pid: int | None) -> ClosedResult:
+    def closed(self, port: int, pid: int | None, concurrency: int, seconds: float) -> ClosedResult:
         status.print(f"closed loop: {concurrency} in flight, {WARMUP_S:g} s + {seconds:g} s")
         found = self.client.submit(
             closed_loop, port, self.requests(port), concurrency, WARMUP_S, seconds, pid
         )
         return closed_from(found.result())
+
+    def alternating(
+        self, floor: tuple[int, int | None], relevo: tuple[int, int | None]
+    ) -> tuple[ClosedResult, ClosedResult, list[dict[str, float]]]:
+        """The floor's and recommend's closed loops, ``--rounds`` rounds each, alternating:
+        each figure sums its rounds, and each round's pair gives its own ratio."""
+        rounds, each = self.args.rounds, self.args.seconds / self.args.rounds
+        floors, served, ratios = [], [], []
+        for _ in range(rounds):
+            floors.append(self.closed(*floor, self.args.concurrency, each))
+            served.append(self.closed(*relevo, self.args.concurrency, each))
+            ratios.append(
+                {
+                    "floor_rps": round(floors[-1].per_second, 1),
+                    "recommend_rps": round(served[-1].per_second, 1),
+                    "ratio": round(served[-1].per_second / max(floors[-1].per_second, 1e-9), 3),
+                }
+            )
+        return merged(floors), merged(served), ratios
 
     def open(self, port: int) -> OpenResult:
         rate, seconds = self.args.rate, self.args.rate_seconds
@@ -1256,27 +1319,25 @@ def main(argv: Sequence[str] | None = None) -> None:
             args=args,
         )
 
-        status.print("floor: a bare Starlette app (1 worker)")
+        status.print("floor: a bare Starlette app (1 worker), kept up beside Relevo's")
         with ExitStack() as floor_stack:
-            port, floor_process = start_floor(floor_stack)
-            floor = bench.closed(port, args.concurrency, args.seconds, floor_process.pid)
-            floor_open = bench.open(port)
-
-        single, served = bench.relevo(
-            "closed loops",
-            lambda port, pid: (
-                bench.counted(
-                    "recommend_one_in_flight",
-                    port,
-                    lambda: bench.closed(port, 1, min(args.seconds, SINGLE_SECONDS), pid),
+            floor_port, floor_process = start_floor(floor_stack)
+            floor_open = bench.open(floor_port)
+            single, (floor, served, rounds) = bench.relevo(
+                "closed loops",
+                lambda port, pid: (
+                    bench.counted(
+                        "recommend_one_in_flight",
+                        port,
+                        lambda: bench.closed(port, pid, 1, min(args.seconds, SINGLE_SECONDS)),
+                    ),
+                    bench.counted(
+                        "recommend",
+                        port,
+                        lambda: bench.alternating((floor_port, floor_process.pid), (port, pid)),
+                    ),
                 ),
-                bench.counted(
-                    "recommend",
-                    port,
-                    lambda: bench.closed(port, args.concurrency, args.seconds, pid),
-                ),
-            ),
-        )
+            )
         served_open = bench.relevo(
             "open loop",
             lambda port, _: bench.counted("recommend_open_loop", port, lambda: bench.open(port)),
@@ -1303,6 +1364,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             "sqlite_synchronous": SYNCHRONOUS,
             "concurrency": args.concurrency,
             "seconds": args.seconds,
+            "rounds": args.rounds,
+            "closed_loop_rounds": rounds,
             "warmup_seconds": WARMUP_S,
             "rate": args.rate,
             "rate_seconds": args.rate_seconds,
