@@ -10,7 +10,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: demo test lint format install clean bench bench-serve
+.PHONY: demo test lint format install clean bench bench-serve bench-traces
 
 install: $(VENV)/.installed
 
@@ -42,6 +42,9 @@ bench: install
 
 bench-serve: install
 	$(VENV)/bin/python benchmarks/serve.py
+
+bench-traces: install
+	$(VENV)/bin/python benchmarks/traces.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) relevo-data relevo-demo-data

@@ -100,6 +100,24 @@ def test_answers_sharing_a_part_read_back_whole_and_the_part_is_kept_once(storag
     assert partition.decision(first.decision_id) == first
 
 
+def test_a_batch_of_hundreds_of_traces_keeps_every_one(storage, tenant) -> None:
+    """More traces than one INSERT takes, whole ones and shared ones mixed, and a repeat."""
+    partition = storage.partition("acme", "eu")
+    first = trace(new_decision_id("eu"))
+    shared = SharedTrace(first)
+    originals = [
+        msgspec.structs.replace(
+            first, decision_id=new_decision_id("eu"), stages_ms={"person": 0.001 * n}
+        )
+        for n in range(251)
+    ]
+    batch = [EncodedTrace.of(t, shared if n % 2 else None) for n, t in enumerate(originals)]
+    with partition.transaction() as writer:
+        writer.record_decisions([*batch, batch[7]])
+    for original in originals:
+        assert partition.decision(original.decision_id) == original
+
+
 def test_a_trace_recorded_again_keeps_the_first(storage, tenant) -> None:
     partition = storage.partition("acme", "eu")
     decision_id = new_decision_id("eu")
