@@ -155,6 +155,8 @@ def _insert_traces(rows: int) -> str:
         "INSERT OR IGNORE INTO decisions (decision_id, at_us, person, placement, part_id, body)"
         " VALUES " + ",".join(["(?, ?, ?, ?, ?, ?)"] * rows)
     )
+
+
 _event_decoder = msgspec.json.Decoder(Event)
 _recent_decoder = msgspec.json.Decoder(list[RecentItem])
 _person_day_decoder = msgspec.json.Decoder(PersonDay)
