@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -82,11 +81,11 @@ class SharedTrace:
         self.stored = False
 
 
-@dataclass(frozen=True, slots=True)
-class EncodedTrace:
+class EncodedTrace(msgspec.Struct, frozen=True, gc=False):
     """A trace as JSON, with the fields it is kept by. The decision encodes it on its own
     thread, so the thread that writes batches of them holds the GIL only for moments: while it
-    held it to encode, answers waited.
+    held it to encode, answers waited. (A struct, not a frozen dataclass: one is made for
+    every answer, and a frozen dataclass took 1.6 µs to make against 0.14.)
 
     >>> from datetime import UTC, datetime
     >>> at = datetime(2026, 1, 1, tzinfo=UTC)

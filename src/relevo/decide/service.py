@@ -136,7 +136,11 @@ class Prepared:
     sources: Mapping[str, tuple[str, ...]]
     items: ShownItems
     version: int  # of the person's state
-    updated_us: dict[str, int]  # when each feature of the person's state last changed
+    # Each feature of the person's state: when it last changed (µs), and the series its age
+    # at each answer goes to; and what each answer adds to counters (decisions by fallback,
+    # candidates removed per filter). Series are looked up once, here, not per answer.
+    ages: tuple[tuple[str, int, Any], ...]
+    counts: tuple[tuple[Any, int], ...]
     trace: Trace  # every answer's trace, but for its ANSWER_FIELDS
     shared: SharedTrace  # the same, encoded once for the decision log
     # Only while the decision is being made: what exploration and ``explain`` need (a kept
@@ -415,7 +419,14 @@ class DecisionService:
             sources=sources,
             items=_shown(chosen, scores, reasons),
             version=state.version,
-            updated_us=state.updated_us,
+            ages=tuple(
+                (name, at, FEATURE_AGE_SECONDS.labels(name))
+                for name, at in state.updated_us.items()
+            ),
+            counts=(
+                (DECISIONS.labels(fallback), 1),
+                *((FILTER_REMOVED.labels(r.name), r.removed) for r in reports if r.removed),
+            ),
             trace=trace,
             shared=SharedTrace(trace),
             reasons_for=reasons_for,
@@ -454,13 +465,14 @@ class DecisionService:
             stages["contributions"] = _since(started) - begun
         took = round(_since(started), 3)
         now_us = asking.now_us
-        updated_us = prepared.updated_us
+        ages = {}
+        for name, at, series in prepared.ages:
+            ages[name] = age = round((now_us - at) / 1e6, 3)
+            series.observe(age)
+        for series, amount in prepared.counts:
+            series.inc(amount)
         part = AnswerPart(
-            decision_id,
-            now,
-            {k: round(v, 3) for k, v in stages.items()},
-            contributions,
-            {name: round((now_us - at) / 1e6, 3) for name, at in updated_us.items()},
+            decision_id, now, {k: round(v, 3) for k, v in stages.items()}, contributions, ages
         )
         trace = None
         if explored or request.explain:
@@ -480,7 +492,6 @@ class DecisionService:
             else EncodedTrace.answer(part, prepared.shared)
         )
         self._record(asking.tenant.tenant_id, region, encoded)
-        _observe(fallback, traced.filters, part.feature_age_s)
         return Decision(
             decision_id,
             items,
@@ -1205,14 +1216,3 @@ def _valid_until(
         if item is not None and item.created_at is not None and now - item.created_at < NEW_FOR:
             ends.append(micros(item.created_at + NEW_FOR))
     return min(ends)
-
-
-def _observe(
-    fallback: str, reports: list[FilterReport], feature_age_s: Mapping[str, float]
-) -> None:
-    DECISIONS.labels(fallback).inc()
-    for report in reports:
-        if report.removed:
-            FILTER_REMOVED.labels(report.name).inc(report.removed)
-    for name, age in feature_age_s.items():
-        FEATURE_AGE_SECONDS.labels(name).observe(age)
