@@ -28,15 +28,20 @@ class HotRoutes:
 
     def __init__(self, app: App, routes: Mapping[tuple[str, str], Endpoint]) -> None:
         self.app = app
-        self._routes = routes
+        # Each route with its latency series (labels: path, method), looked up once.
+        self._routes = {
+            (method, path): (endpoint, REQUEST_SECONDS.labels(path, method))
+            for (method, path), endpoint in routes.items()
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = None
+        route = None
         if scope["type"] == "http":
-            endpoint = self._routes.get((scope["method"], scope["path"]))
-        if endpoint is None:
+            route = self._routes.get((scope["method"], scope["path"]))
+        if route is None:
             await self.app(scope, receive, send)
             return
+        endpoint, latency = route
         started = time.perf_counter()
         scope["app"] = self.app  # what ``request.app`` gives the endpoint, as under Starlette
         request = Request(scope, receive)
@@ -45,9 +50,7 @@ class HotRoutes:
         except Exception as error:
             response = await _handler(error)(request, error)
         await response(scope, receive, send)
-        REQUEST_SECONDS.labels(scope["path"], scope["method"]).observe(
-            time.perf_counter() - started
-        )
+        latency.observe(time.perf_counter() - started)
 
 
 def _handler(error: Exception) -> Callable[[Request, Exception], Awaitable[Response]]:

@@ -16,7 +16,7 @@ from relevo.domain.violations import Violation
 
 
 def engine(request: Request) -> Relevo:
-    return request.app.state.relevo
+    return request.app.relevo
 
 
 _encoder = msgspec.json.Encoder(enc_hook=encode_hook)
