@@ -43,6 +43,20 @@ def encoded(*traces: Trace) -> list[EncodedTrace]:
     return [EncodedTrace.of(t) for t in traces]
 
 
+def reused(first: Trace, numbers: range) -> list[Trace]:
+    """Answers reused from ``first``'s decision: its trace, with their own answer fields."""
+    return [
+        msgspec.structs.replace(
+            first,
+            decision_id=new_decision_id("eu"),
+            at=T + timedelta(seconds=n),
+            stages_ms={"person": 0.01 * n},
+            feature_age_s={"recent_items": 12.5 + n},
+        )
+        for n in numbers
+    ]
+
+
 def outcome_event(
     event_id: str, decision_id: str | None, kind: str = "click", at: int = 0
 ) -> Event:
@@ -71,16 +85,7 @@ def test_answers_sharing_a_part_read_back_whole_and_the_part_is_kept_once(storag
     partition = storage.partition("acme", "eu")
     first = trace(new_decision_id("eu"))
     shared = SharedTrace(first)
-    answers = [
-        msgspec.structs.replace(
-            first,
-            decision_id=new_decision_id("eu"),
-            at=T + timedelta(seconds=n),
-            stages_ms={"person": 0.01 * n},
-            feature_age_s={"recent_items": 12.5 + n},
-        )
-        for n in range(1, 4)
-    ]
+    answers = reused(first, range(1, 4))
     with partition.transaction() as writer:
         writer.record_decisions(
             [EncodedTrace.of(first, shared), EncodedTrace.of(answers[0], shared)]
@@ -105,12 +110,7 @@ def test_a_batch_of_hundreds_of_traces_keeps_every_one(storage, tenant) -> None:
     partition = storage.partition("acme", "eu")
     first = trace(new_decision_id("eu"))
     shared = SharedTrace(first)
-    originals = [
-        msgspec.structs.replace(
-            first, decision_id=new_decision_id("eu"), stages_ms={"person": 0.001 * n}
-        )
-        for n in range(251)
-    ]
+    originals = reused(first, range(251))
     batch = [EncodedTrace.of(t, shared if n % 2 else None) for n, t in enumerate(originals)]
     with partition.transaction() as writer:
         writer.record_decisions([*batch, batch[7]])
