@@ -15,8 +15,7 @@ floor, ...), each round ``--seconds / --rounds`` long, on two servers kept up si
 (the one not measured is idle): these machines drift. The floor alone came out at 12.2k to
 18.2k req/s from run to run, and at 10.4k to 13.9k within one run's half minute, while the
 ratios of one run's rounds mostly stayed within 0.04 of each other (once 0.41 to 0.51). Each
-figure sums its
-rounds; every round's own ratio is kept under ``details``.
+figure sums its rounds; every round's own ratio is kept under ``details``.
 
 Every measured answer is a decision of its own, with its trace written: the placement's answer
 cache (an identical request within ``cache_ttl_s`` gets the same decision back, no new trace)
