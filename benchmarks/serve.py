@@ -15,7 +15,10 @@ floor, ...), each round ``--seconds / --rounds`` long, on two servers kept up si
 (the one not measured is idle): these machines drift. The floor alone came out at 12.2k to
 18.2k req/s from run to run, and at 10.4k to 13.9k within one run's half minute, while the
 ratios of one run's rounds mostly stayed within 0.04 of each other (once 0.41 to 0.51). Each
-figure sums its rounds; every round's own ratio is kept under ``details``.
+figure sums its rounds; every round's own ratio is kept under ``details``. Each server's
+event-loop thread is metered too (CPU per answer, from /proc): one worker is bound by that
+thread, so the ratio of the two threads' CPU per answer tells a server that did more work per
+answer from one whose loop sat waiting (for the GIL its other threads held, or for the client).
 
 Every measured answer is a decision of its own, with its trace written: the placement's answer
 cache (an identical request within ``cache_ttl_s`` gets the same decision back, no new trace)
@@ -151,6 +154,7 @@ class ClosedResult:
     problems: list[str] = field(default_factory=list)
     client_cpu_s: float = 0.0
     server_cpu_s: float | None = None
+    server_main_cpu_s: float | None = None  # its event loop's thread alone
 
     @property
     def per_second(self) -> float:
@@ -177,8 +181,9 @@ def merged(results: Sequence[ClosedResult]) -> ClosedResult:
         total.client_cpu_s += result.client_cpu_s
         for problem in result.problems:
             _keep(total.problems, problem)
-    servers = [r.server_cpu_s for r in results]
-    total.server_cpu_s = None if None in servers else sum(servers)  # type: ignore[arg-type]
+    for name in ("server_cpu_s", "server_main_cpu_s"):
+        spent = [getattr(r, name) for r in results]
+        setattr(total, name, None if None in spent else sum(spent))
     return total
 
 
@@ -346,12 +351,14 @@ def loop_name() -> str:
     return "uvloop"
 
 
-def server_cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU seconds of a process (all its threads), from /proc; None elsewhere."""
+def server_cpu_seconds(pid: int | None, main_thread: bool = False) -> float | None:
+    """User + system CPU seconds of a process (all its threads), or of its main thread alone
+    (the event loop's), from /proc; None elsewhere."""
     if pid is None:
         return None
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        stat = Path(f"/proc/{pid}/task/{pid}/stat" if main_thread else f"/proc/{pid}/stat")
+        fields = stat.read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return None
@@ -394,10 +401,13 @@ async def _closed_loop(
     async def meter() -> None:
         await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
         cpu, server = time.process_time(), server_cpu_seconds(server_pid)
+        main = server_cpu_seconds(server_pid, main_thread=True)
         await asyncio.sleep(max(0.0, stop - time.perf_counter()))
         result.client_cpu_s = time.process_time() - cpu
         after = server_cpu_seconds(server_pid)
+        main_after = server_cpu_seconds(server_pid, main_thread=True)
         result.server_cpu_s = None if server is None or after is None else after - server
+        result.server_main_cpu_s = None if main is None or main_after is None else main_after - main
 
     try:
         await asyncio.gather(meter(), *(worker(c) for c in connections))
@@ -900,8 +910,31 @@ def closed_details(result: ClosedResult) -> dict[str, Any]:
         "server_cpu_cores": rounded(
             None if result.server_cpu_s is None else result.server_cpu_s / result.seconds, 3
         ),
+        "server_main_thread_cores": rounded(
+            None if result.server_main_cpu_s is None else result.server_main_cpu_s / result.seconds,
+            3,
+        ),
+        "server_main_thread_us_per_request": main_thread_us(result),
         "problems": result.problems,
     }
+
+
+def cpu_ratio(floor: ClosedResult, served: ClosedResult) -> float | None:
+    """The floor's event-loop CPU per answer over recommend's: the ratio the two would reach
+    with both loops always busy. Below the req/s ratio when Relevo's loop thread waited (for
+    the GIL, or for the client) more than the floor's did."""
+    floor_us, served_us = main_thread_us(floor), main_thread_us(served)
+    if floor_us is None or not served_us:
+        return None
+    return round(floor_us / served_us, 3)
+
+
+def main_thread_us(result: ClosedResult) -> float | None:
+    """CPU microseconds of the server's event-loop thread per answer: what each request costs
+    the thread that bounds one worker, whatever the machine's other threads were doing."""
+    if result.server_main_cpu_s is None or not result.completed:
+        return None
+    return rounded(result.server_main_cpu_s / result.completed * 1e6, 1)
 
 
 def open_details(result: OpenResult) -> dict[str, Any]:
@@ -942,6 +975,7 @@ def summary(
         "freshness_p99_ms": rounded(percentile(fresh.freshness_ms, 99)),
         "details": {
             **context,
+            "main_thread_cpu_ratio": cpu_ratio(floor, served),
             "floor": closed_details(floor),
             "recommend_one_in_flight": closed_details(single),
             "recommend": closed_details(served),
@@ -1033,8 +1067,13 @@ def render_table(figures: dict[str, Any]) -> Table:
     table.add_row("  cache hits", cache_text(caches.get("recommend_one_in_flight")), "", "")
     table.add_row(f"recommend, {c} in flight", f"{figures['recommend_rps']:,.0f}", "req/s", "")
     table.add_row("  p50 / p99", p50_p99(rec), "ms", "")
-    cores = rec["server_cpu_cores"]
-    table.add_row("  server CPU", "n/a" if cores is None else f"{cores:.2f}", "cores", "")
+    cores, main = rec["server_cpu_cores"], rec["server_main_thread_cores"]
+    table.add_row(
+        "  server CPU (its event loop's thread)",
+        "n/a" if cores is None or main is None else f"{cores:.2f} ({main:.2f})",
+        "cores",
+        "",
+    )
     table.add_row("  non-200", f"{rec['non_200']:,} of {rec['completed']:,}", "answers", "0")
     table.add_row("  fallback not none", fallback_text(rec["fallbacks"]), "answers", "0")
     table.add_row("  cache hits", cache_text(caches.get("recommend")), "", "")
@@ -1049,6 +1088,16 @@ def render_table(figures: dict[str, Any]) -> Table:
         "  ratio of each round",
         ", ".join(f"{r['ratio']:.3f}" for r in d["closed_loop_rounds"]),
         "",
+        "",
+    )
+    floor_us, rec_us = (
+        floor["server_main_thread_us_per_request"],
+        rec["server_main_thread_us_per_request"],
+    )
+    table.add_row(
+        "  event-loop CPU per answer: floor / recommend",
+        f"{ms(floor_us)} / {ms(rec_us)}; ratio {d['main_thread_cpu_ratio'] or 'n/a'}",
+        "µs",
         "",
     )
     table.add_row(f"floor at {rate}: p50 / p99", p50_p99(fo), "ms", "")
@@ -1240,6 +1289,7 @@ class Bench:
                     "floor_rps": round(floors[-1].per_second, 1),
                     "recommend_rps": round(served[-1].per_second, 1),
                     "ratio": round(served[-1].per_second / max(floors[-1].per_second, 1e-9), 3),
+                    "main_thread_cpu_ratio": cpu_ratio(floors[-1], served[-1]),
                 }
             )
         return merged(floors), merged(served), ratios
