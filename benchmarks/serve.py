@@ -19,6 +19,7 @@ figure sums its rounds; every round's own ratio is kept under ``details``. Each 
 event-loop thread is metered too (CPU per answer, from /proc): one worker is bound by that
 thread, so the ratio of the two threads' CPU per answer tells a server that did more work per
 answer from one whose loop sat waiting (for the GIL its other threads held, or for the client).
+The CPU time the hypervisor gave to other guests meanwhile (``steal``) is reported per loop.
 
 Every measured answer is a decision of its own, with its trace written: the placement's answer
 cache (an identical request within ``cache_ttl_s`` gets the same decision back, no new trace)
@@ -155,6 +156,7 @@ class ClosedResult:
     client_cpu_s: float = 0.0
     server_cpu_s: float | None = None
     server_main_cpu_s: float | None = None  # its event loop's thread alone
+    stolen_s: float | None = None  # CPU time the hypervisor gave elsewhere, all CPUs summed
 
     @property
     def per_second(self) -> float:
@@ -181,7 +183,7 @@ def merged(results: Sequence[ClosedResult]) -> ClosedResult:
         total.client_cpu_s += result.client_cpu_s
         for problem in result.problems:
             _keep(total.problems, problem)
-    for name in ("server_cpu_s", "server_main_cpu_s"):
+    for name in ("server_cpu_s", "server_main_cpu_s", "stolen_s"):
         spent = [getattr(r, name) for r in results]
         setattr(total, name, None if None in spent else sum(spent))
     return total
@@ -351,6 +353,16 @@ def loop_name() -> str:
     return "uvloop"
 
 
+def stolen_seconds() -> float | None:
+    """CPU seconds the hypervisor has run others on this machine's CPUs since boot (the
+    ``steal`` column of /proc/stat); None where there is no such column."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def server_cpu_seconds(pid: int | None, main_thread: bool = False) -> float | None:
     """User + system CPU seconds of a process (all its threads), or of its main thread alone
     (the event loop's), from /proc; None elsewhere."""
@@ -401,11 +413,15 @@ async def _closed_loop(
     async def meter() -> None:
         await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
         cpu, server = time.process_time(), server_cpu_seconds(server_pid)
-        main = server_cpu_seconds(server_pid, main_thread=True)
+        main, stolen = server_cpu_seconds(server_pid, main_thread=True), stolen_seconds()
         await asyncio.sleep(max(0.0, stop - time.perf_counter()))
         result.client_cpu_s = time.process_time() - cpu
         after = server_cpu_seconds(server_pid)
-        main_after = server_cpu_seconds(server_pid, main_thread=True)
+        main_after, stolen_after = (
+            server_cpu_seconds(server_pid, main_thread=True),
+            stolen_seconds(),
+        )
+        result.stolen_s = None if stolen is None or stolen_after is None else stolen_after - stolen
         result.server_cpu_s = None if server is None or after is None else after - server
         result.server_main_cpu_s = None if main is None or main_after is None else main_after - main
 
@@ -915,8 +931,17 @@ def closed_details(result: ClosedResult) -> dict[str, Any]:
             3,
         ),
         "server_main_thread_us_per_request": main_thread_us(result),
+        "stolen_share": stolen_share(result),
         "problems": result.problems,
     }
+
+
+def stolen_share(result: ClosedResult) -> float | None:
+    """The share of the machine's CPU time the hypervisor ran others during the loop: on a
+    shared host, rounds that lost much of it measure the neighbours as much as the servers."""
+    if result.stolen_s is None:
+        return None
+    return round(result.stolen_s / (result.seconds * (os.cpu_count() or 1)), 3)
 
 
 def cpu_ratio(floor: ClosedResult, served: ClosedResult) -> float | None:
@@ -998,6 +1023,10 @@ def summary(
             },
         },
     }
+
+
+def share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
 
 
 def ms(value: float | None) -> str:
@@ -1098,6 +1127,12 @@ def render_table(figures: dict[str, Any]) -> Table:
         "  event-loop CPU per answer: floor / recommend",
         f"{ms(floor_us)} / {ms(rec_us)}; ratio {d['main_thread_cpu_ratio'] or 'n/a'}",
         "µs",
+        "",
+    )
+    table.add_row(
+        "  CPU stolen by the host: floor / recommend",
+        f"{share(floor['stolen_share'])} / {share(rec['stolen_share'])}",
+        "of the machine",
         "",
     )
     table.add_row(f"floor at {rate}: p50 / p99", p50_p99(fo), "ms", "")
@@ -1290,6 +1325,7 @@ class Bench:
                     "recommend_rps": round(served[-1].per_second, 1),
                     "ratio": round(served[-1].per_second / max(floors[-1].per_second, 1e-9), 3),
                     "main_thread_cpu_ratio": cpu_ratio(floors[-1], served[-1]),
+                    "stolen_share": [stolen_share(floors[-1]), stolen_share(served[-1])],
                 }
             )
         return merged(floors), merged(served), ratios
