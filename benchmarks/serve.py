@@ -412,18 +412,22 @@ async def _closed_loop(
 
     async def meter() -> None:
         await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
-        cpu, server = time.process_time(), server_cpu_seconds(server_pid)
-        main, stolen = server_cpu_seconds(server_pid, main_thread=True), stolen_seconds()
+
+        def readings() -> tuple[float | None, ...]:
+            return (
+                server_cpu_seconds(server_pid),
+                server_cpu_seconds(server_pid, main_thread=True),
+                stolen_seconds(),
+            )
+
+        cpu, before = time.process_time(), readings()
         await asyncio.sleep(max(0.0, stop - time.perf_counter()))
         result.client_cpu_s = time.process_time() - cpu
-        after = server_cpu_seconds(server_pid)
-        main_after, stolen_after = (
-            server_cpu_seconds(server_pid, main_thread=True),
-            stolen_seconds(),
-        )
-        result.stolen_s = None if stolen is None or stolen_after is None else stolen_after - stolen
-        result.server_cpu_s = None if server is None or after is None else after - server
-        result.server_main_cpu_s = None if main is None or main_after is None else main_after - main
+        spent = [
+            None if a is None or b is None else b - a
+            for a, b in zip(before, readings(), strict=True)
+        ]
+        result.server_cpu_s, result.server_main_cpu_s, result.stolen_s = spent
 
     try:
         await asyncio.gather(meter(), *(worker(c) for c in connections))
@@ -946,7 +950,7 @@ def stolen_share(result: ClosedResult) -> float | None:
 
 def cpu_ratio(floor: ClosedResult, served: ClosedResult) -> float | None:
     """The floor's event-loop CPU per answer over recommend's: the ratio the two would reach
-    with both loops always busy. Below the req/s ratio when Relevo's loop thread waited (for
+    with both loops always busy. Above the req/s ratio when Relevo's loop thread waited (for
     the GIL, or for the client) more than the floor's did."""
     floor_us, served_us = main_thread_us(floor), main_thread_us(served)
     if floor_us is None or not served_us:
