@@ -7,6 +7,7 @@ field at once, each with its JSON Pointer and rule.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, TypeVar
 
 import msgspec
@@ -37,7 +38,7 @@ def decode(payload: Any, kind: type[T]) -> tuple[T | None, list[Violation]]:
     """
     try:
         if isinstance(payload, (bytes, msgspec.Raw)):
-            return msgspec.json.decode(payload, type=kind), []
+            return _decoder(kind).decode(payload), []
         return msgspec.convert(payload, kind), []
     except msgspec.ValidationError as error:
         first = str(error)
@@ -49,6 +50,13 @@ def decode(payload: Any, kind: type[T]) -> tuple[T | None, list[Violation]]:
         except msgspec.DecodeError as error:  # a field error came first, then broken JSON
             return None, [Violation("", "json", f"is not valid JSON: {error}")]
     return None, all_violations(payload, kind) or [from_msgspec_error(first)]
+
+
+@functools.cache
+def _decoder(kind: type[T]) -> msgspec.json.Decoder[T]:
+    """One decoder per type, made once: ``msgspec.json.decode(payload, type=kind)`` looks the
+    type up again on every call."""
+    return msgspec.json.Decoder(kind)
 
 
 def all_violations(record: Any, kind: type[msgspec.Struct]) -> list[Violation]:

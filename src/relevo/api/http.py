@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Receive
+from starlette.types import Scope as AsgiScope
 
 from relevo.api.problems import Problem
 from relevo.bootstrap import Relevo
@@ -15,18 +17,48 @@ from relevo.domain.tenants import ApiKey, Scope, Tenant
 from relevo.domain.violations import Violation
 
 
-def engine(request: Request) -> Relevo:
+class Incoming(Protocol):
+    """What these helpers read of a request: a Starlette ``Request``, or the lighter one the
+    hot routes make (``hot_routes.HotRequest``)."""
+
+    @property
+    def scope(self) -> AsgiScope: ...
+    @property
+    def app(self) -> Any: ...
+    @property
+    def receive(self) -> Receive: ...
+
+
+def engine(request: Incoming) -> Relevo:
     return request.app.relevo
 
 
 _encoder = msgspec.json.Encoder(enc_hook=encode_hook)
+_JSON = (b"content-type", b"application/json")
+
+
+class JSONAnswer(Response):
+    """A JSON response with its two headers made directly, where Starlette's ``Response``
+    works them out from the media type and body each time (0.74 µs against 0.28, timeit).
+
+    >>> JSONAnswer(b'{"a":1}', 201).raw_headers
+    [(b'content-length', b'7'), (b'content-type', b'application/json')]
+    """
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes, status_code: int = 200) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        self.raw_headers = [(b"content-length", b"%d" % len(body)), _JSON]
 
 
 def json_response(content: Any, status: int = 200) -> Response:
-    return Response(_encoder.encode(content), status, media_type="application/json")
+    return JSONAnswer(_encoder.encode(content), status)
 
 
-def header(request: Request, name: bytes) -> str | None:
+def header(request: Incoming, name: bytes) -> str | None:
     """A request header (``name`` in lower case), read from the ASGI scope: Starlette's
     ``Headers`` is built and searched with the name re-encoded on every lookup, which cost
     the decision routes several microseconds a request."""
@@ -36,12 +68,13 @@ def header(request: Request, name: bytes) -> str | None:
     return None
 
 
-def authorize(request: Request, scope: Scope) -> tuple[ApiKey, Tenant]:
+def authorize(request: Incoming, scope: Scope) -> tuple[ApiKey, Tenant]:
     """The key and tenant of the request, if its Bearer key is valid and has ``scope``."""
     scheme, _, secret = (header(request, b"authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+    secret = secret.strip()
+    if not secret or scheme.lower() != "bearer":
         raise Problem(401, "Send an API key as 'Authorization: Bearer <key>'.")
-    found = engine(request).tenancy.authenticate(secret.strip())
+    found = engine(request).tenancy.authenticate(secret)
     if found is None:
         raise Problem(401, "This API key is unknown or revoked.")
     if not found[0].allows(scope):
@@ -49,7 +82,7 @@ def authorize(request: Request, scope: Scope) -> tuple[ApiKey, Tenant]:
     return found
 
 
-async def read_body(request: Request) -> bytes:
+async def read_body(request: Incoming) -> bytes:
     """The body, refused early (413) past the configured limit, and refused if not JSON.
     Read from the ASGI messages themselves (Starlette's ``stream`` is an async generator
     around the same); no endpoint reads a body twice."""

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from relevo.api.http import authorize, engine, json_response, query_int, read_body
+from relevo.api.http import Incoming, authorize, engine, json_response, query_int, read_body
 from relevo.api.problems import Problem
 from relevo.decoding import InvalidInput, decode
 from relevo.domain.decisions import DecisionRequest
@@ -16,7 +16,7 @@ from relevo.domain.tenants import Scope
 from relevo.domain.violations import Violation
 
 
-async def _decide(request: Request, ranking: bool) -> Response:
+async def _decide(request: Incoming, ranking: bool) -> Response:
     _, tenant = authorize(request, Scope.SERVE)
     body = await read_body(request)
     asked, problems = decode(body, DecisionRequest)
@@ -31,11 +31,11 @@ async def _decide(request: Request, ranking: bool) -> Response:
     return json_response(decision)
 
 
-async def post_recommend(request: Request) -> Response:
+async def post_recommend(request: Incoming) -> Response:
     return await _decide(request, ranking=False)
 
 
-async def post_rank(request: Request) -> Response:
+async def post_rank(request: Incoming) -> Response:
     return await _decide(request, ranking=True)
 
 
