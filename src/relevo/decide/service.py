@@ -316,7 +316,7 @@ class DecisionService:
         contributions for ``explain``): ``decide_async`` awaits it, then sends the result back
         or throws the error or timeout in."""
         catalog = self._serving.catalog(asking.tenant)
-        prepared = yield from self._prepare(asking, asking.policy_known, catalog)
+        prepared = yield from self._prepare(asking, catalog)
         if asking.reusing and prepared.trace.fallback in CACHEABLE:
             exploring = asking.strategy.exploration > 0
             self._prepared.put(asking.key, prepared.kept(exploring), PREPARED_MAX_S)
@@ -331,7 +331,7 @@ class DecisionService:
         return decision
 
     def _prepare(
-        self, asking: _Asking, policy_known: bool, catalog: Mapping[str, Item]
+        self, asking: _Asking, catalog: Mapping[str, Item]
     ) -> Generator[ModelRun, Any, Prepared]:
         """Everything up to an answer: the person's state and what policy knows of them, the
         model's ranking (or a fallback), filters, boosts, diversity and reasons. Adds the time
@@ -345,6 +345,7 @@ class DecisionService:
             asking.region,
         )
         now, started, stages = asking.now, asking.started, asking.stages
+        policy_known = asking.policy_known
         begun = _since(started)
         served = self._serving.model(tenant, strategy.model)
         audience, state = Audience(_asked_region(tenant, request), None), PersonState()
