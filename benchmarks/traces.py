@@ -31,6 +31,7 @@ from rich.table import Table
 
 from relevo.adapters.sqlite.storage import SqliteStorage
 from relevo.domain.decisions import AnswerPart, FilterReport, Trace, new_decision_id
+from relevo.domain.derived import micros
 from relevo.ports import EncodedTrace, SharedTrace
 
 SYNCHRONOUS = "normal"  # as the serving benchmark's server
@@ -75,6 +76,7 @@ def traces(count: int) -> list[EncodedTrace]:
                 {"recent_items": 12.345, "affinities": 3.2, "counters": 1.0},
             ),
             shared[n % PREPARED],
+            micros(T0) + n,
         )
         for n in range(count)
     ]

@@ -56,7 +56,7 @@ class Relevo:
             self.storage,
             ServingState(self.storage, self.registry, self.training),
             self.pseudonymizer_for,
-            self.people.home,
+            self.people.home_region,
             placement_strategies(settings),
             lambda tenant_id: interaction_weights(settings, tenant_id),
             self.decision_log.record,

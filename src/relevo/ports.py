@@ -54,10 +54,27 @@ _SHARED_FIELDS = tuple(n for n in Trace.__struct_fields__ if n not in ANSWER_FIE
 _trace_decoder = msgspec.json.Decoder(Trace)
 
 
+class _FeatureTimes(msgspec.Struct):
+    feature_changed_us: dict[str, int] = {}
+
+
+_feature_times_decoder = msgspec.json.Decoder(_FeatureTimes)
+
+
 def decoded_trace(body: bytes, shared: bytes | None = None) -> Trace:
     """A trace from its JSON: a whole trace, or an answer's own fields and the part it shares
-    with other answers (``SharedTrace.body``), two objects made one."""
-    return _trace_decoder.decode(body if shared is None else body[:-1] + b"," + shared[1:])
+    with other answers (``SharedTrace.body``), two objects made one. A shared part may keep
+    when each feature of the person changed, so that an answer need not keep its features'
+    ages: they follow from its time."""
+    if shared is None:
+        return _trace_decoder.decode(body)
+    trace = _trace_decoder.decode(body[:-1] + b"," + shared[1:])
+    changed = _feature_times_decoder.decode(shared).feature_changed_us
+    if trace.feature_age_s or not changed:
+        return trace
+    at = micros(trace.at)
+    ages = {name: round((at - us) / 1e6, 3) for name, us in changed.items()}
+    return msgspec.structs.replace(trace, feature_age_s=ages)
 
 
 class SharedTrace:
@@ -73,8 +90,11 @@ class SharedTrace:
 
     __slots__ = ("body", "part_id", "person", "placement", "stored")
 
-    def __init__(self, trace: Trace) -> None:
-        self.body: bytes = msgspec.json.encode({n: getattr(trace, n) for n in _SHARED_FIELDS})
+    def __init__(self, trace: Trace, feature_changed_us: Mapping[str, int] | None = None) -> None:
+        shared: dict[str, Any] = {n: getattr(trace, n) for n in _SHARED_FIELDS}
+        if feature_changed_us:  # each answer's ``feature_age_s`` follows from its ``at``
+            shared["feature_changed_us"] = feature_changed_us
+        self.body: bytes = msgspec.json.encode(shared)
         digest = hashlib.blake2b(self.body, digest_size=8).digest()
         self.part_id = int.from_bytes(digest, "big", signed=True)
         self.person = trace.person
@@ -113,16 +133,18 @@ class EncodedTrace(msgspec.Struct, frozen=True, gc=False):
         """``shared``, if given, must come from a trace that differs from this one only in
         ``ANSWER_FIELDS``."""
         if shared is not None:
-            return cls.answer(AnswerPart(*(getattr(trace, n) for n in ANSWER_FIELDS)), shared)
+            part = AnswerPart(*(getattr(trace, n) for n in ANSWER_FIELDS))
+            return cls.answer(part, shared, micros(trace.at))
         body = msgspec.json.encode(trace)
         return cls(trace.decision_id, micros(trace.at), trace.person, trace.placement, body)
 
     @classmethod
-    def answer(cls, part: AnswerPart, shared: SharedTrace) -> EncodedTrace:
+    def answer(cls, part: AnswerPart, shared: SharedTrace, at_us: int) -> EncodedTrace:
         """The trace of an answer reused from a prepared decision, from its own fields alone
-        (no whole trace is built)."""
+        (no whole trace is built); ``at_us`` is ``part.at`` in microseconds, which the decision
+        already has."""
         body = msgspec.json.encode(part)
-        return cls(part.decision_id, micros(part.at), shared.person, shared.placement, body, shared)
+        return cls(part.decision_id, at_us, shared.person, shared.placement, body, shared)
 
     def trace(self) -> Trace:
         return decoded_trace(self.body, None if self.shared is None else self.shared.body)

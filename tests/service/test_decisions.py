@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import msgspec
 import pytest
+from prometheus_client import REGISTRY
 
 from relevo.adapters.sqlite.region import SqliteRegionPartition
 from relevo.decide.service import DecisionService
@@ -17,6 +18,7 @@ from relevo.decoding import InvalidInput
 from relevo.domain.decisions import DecisionRequest, Filters, Trace
 from relevo.domain.events import DEFAULT_WEIGHTS, IngestMode
 from relevo.domain.strategies import strategies
+from relevo.monitoring import ANSWERS
 from relevo.training.data import from_log
 from tests.conftest import event, iso, now
 
@@ -67,7 +69,7 @@ def decider(relevo, placements=None, traces=None, **more) -> DecisionService:
         relevo.storage,
         ServingState(relevo.storage, relevo.registry, relevo.training, refresh_s=0),
         relevo.pseudonymizer_for,
-        relevo.people.home,
+        relevo.people.home_region,
         strategies({"knn": {"model": "itemknn"}, **(placements or {})}),
         lambda tenant_id: DEFAULT_WEIGHTS,
         lambda tenant_id, region, encoded: recorded.append(encoded.trace()),
@@ -198,6 +200,21 @@ def test_an_event_is_visible_to_the_very_next_decision(shop) -> None:
     assert after.items[0].item_id.startswith("tool")
 
 
+def test_a_newcomers_first_event_moves_the_next_decision_to_their_home(shop) -> None:
+    """Someone never seen is asked for where the request says; once their first event gives
+    them a home, the very next decision reads them there (a key and home are remembered only
+    once the home exists)."""
+    relevo, tenant = shop
+    service = decider(relevo)
+    asked = ask(user_id="traveller", k=3, explain=True, context={"region": "us"})
+    assert service.decide(tenant, asked).trace.region == "us"
+    arrived = event("landed", user_id="traveller", item_id="tool-3", context={"region": "eu"})
+    relevo.ingest.ingest(tenant, [arrived])
+    for _ in range(2):  # worked out, then remembered
+        after = service.decide(tenant, asked).trace
+        assert (after.region, after.person_state["recent_items"]) == ("eu", ("tool-3",))
+
+
 def test_online_features_reach_the_next_decision_with_their_ages(shop) -> None:
     relevo, tenant = shop
     service = decider(relevo)
@@ -326,7 +343,7 @@ def test_policy_that_cannot_be_read_fails_closed(shop, monkeypatch, broken) -> N
         raise OSError(f"{broken} unreachable")
 
     if broken == "home region":
-        monkeypatch.setattr(relevo.people, "home", down)
+        monkeypatch.setattr(relevo.people, "home_region", down)
     else:
         monkeypatch.setattr(SqliteRegionPartition, "person_state", down)
     service = decider(relevo, {"all": {"model": "itemknn", "exclude_seen": False}})
@@ -390,6 +407,27 @@ def test_an_unchanged_person_gets_what_was_prepared_as_a_new_decision(shop) -> N
     )
     assert later.person_state["recent_items"] == earlier.person_state["recent_items"]
     assert later.feature_age_s["recent_items"] > earlier.feature_age_s["recent_items"]
+
+
+def test_every_reused_answer_counts_in_the_metrics(shop) -> None:
+    """Reused answers note their metrics in batches; what a scrape reads holds every one."""
+    relevo, tenant = shop
+    service = decider(relevo, {"uncached": UNCACHED})
+    wanted = (
+        ("relevo_decisions_total", {"fallback": "none"}),
+        ("relevo_feature_age_seconds_count", {"feature": "recent_items"}),
+        ("relevo_feature_age_seconds_bucket", {"feature": "recent_items", "le": "+Inf"}),
+    )
+
+    def scraped() -> list[float]:
+        ANSWERS.fold()
+        return [REGISTRY.get_sample_value(name, labels) or 0.0 for name, labels in wanted]
+
+    assert service.decide(tenant, ask(placement="uncached")).fallback == "none"
+    before = scraped()
+    for _ in range(5):
+        service.decide(tenant, ask(placement="uncached"))
+    assert [after - was for after, was in zip(scraped(), before, strict=True)] == [5.0] * 3
 
 
 def test_what_was_prepared_is_dropped_when_the_person_or_the_catalog_changes(shop) -> None:

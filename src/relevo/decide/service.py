@@ -60,11 +60,12 @@ from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
 from relevo.models.base import People
 from relevo.monitoring import (
+    ANSWERS,
     CACHE_LOOKUPS,
     DECISIONS,
-    FEATURE_AGE_SECONDS,
     FILTER_REMOVED,
     PRECOMPUTED,
+    AnswerMarks,
 )
 from relevo.ports import EncodedTrace, SharedTrace, Storage
 
@@ -87,6 +88,7 @@ TOP_LIKED = 3  # a person's strongest category affinities that may give "Because
 MAX_REASONS = 2  # the strongest two: a list of five reasons reads as none
 EXPLAINED_AHEAD = 12  # a precomputed ranking's items whose "Because you..." is found with it
 PREPARED_MAX_S = 60.0  # a prepared decision's longest life (online popularity is a minute old)
+MAX_KNOWN_PEOPLE = 1_000_000  # whose key and home are remembered (see ``_whom``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,11 +138,8 @@ class Prepared:
     sources: Mapping[str, tuple[str, ...]]
     items: ShownItems
     version: int  # of the person's state
-    # Each feature of the person's state: when it last changed (µs), and the series its age
-    # at each answer goes to; and what each answer adds to counters (decisions by fallback,
-    # candidates removed per filter). Series are looked up once, here, not per answer.
-    ages: tuple[tuple[str, int, Any], ...]
-    counts: tuple[tuple[Any, int], ...]
+    changed_us: tuple[tuple[str, int], ...]  # each feature of the person: when it last changed
+    marks: AnswerMarks  # what each answer adds to the decision metrics
     trace: Trace  # every answer's trace, but for its ANSWER_FIELDS
     shared: SharedTrace  # the same, encoded once for the decision log
     # Only while the decision is being made: what exploration and ``explain`` need (a kept
@@ -188,7 +187,7 @@ class DecisionService:
         storage: Storage,
         serving: ServingState,
         pseudonymizer_for: Callable[[str], Pseudonymizer],
-        home_of: Callable[[Tenant, str, str | None], str],
+        home_region: Callable[[Tenant, str], str | None],
         strategies: Mapping[str, Strategy],
         weights_for: Callable[[str], Mapping[str, float]],
         record: Callable[[str, str, EncodedTrace], None],
@@ -197,7 +196,8 @@ class DecisionService:
         self._storage = storage
         self._serving = serving
         self._pseudonymizer_for = pseudonymizer_for
-        self._home_of = home_of
+        self._home_region = home_region
+        self._known: dict[tuple[str, str | None, str | None], tuple[str, str]] = {}
         self._strategies = strategies
         self._weights_for = weights_for
         self._record = record
@@ -449,16 +449,16 @@ class DecisionService:
             sources=sources,
             items=_shown(chosen, scores, reasons),
             version=state.version,
-            ages=tuple(
-                (name, at, FEATURE_AGE_SECONDS.labels(name))
-                for name, at in state.updated_us.items()
-            ),
-            counts=(
-                (DECISIONS.labels(fallback), 1),
-                *((FILTER_REMOVED.labels(r.name), r.removed) for r in reports if r.removed),
+            changed_us=tuple(state.updated_us.items()),
+            marks=ANSWERS.marks(
+                (
+                    (DECISIONS.labels(fallback), 1),
+                    *((FILTER_REMOVED.labels(r.name), r.removed) for r in reports if r.removed),
+                ),
+                state.updated_us,
             ),
             trace=trace,
-            shared=SharedTrace(trace),
+            shared=SharedTrace(trace, state.updated_us),
             reasons_for=reasons_for,
             people=stage.people,
         )
@@ -511,18 +511,18 @@ class DecisionService:
         fallback = traced.fallback
         took = round(_since(started), 3)
         now_us = asking.now_us
-        ages = {}
-        for name, at, series in prepared.ages:
-            ages[name] = age = round((now_us - at) / 1e6, 3)
-            series.observe(age)
-        for series, amount in prepared.counts:
-            series.inc(amount)
+        ANSWERS.note(prepared.marks, now_us)
+        # The features' ages are left out: they follow from ``now`` and the change times kept
+        # in the shared part (``decoded_trace``); a dict of them was 5% of a reused answer.
         part = AnswerPart(
-            decision_id, now, {k: round(v, 3) for k, v in stages.items()}, contributions, ages
+            decision_id, now, {k: round(v, 3) for k, v in stages.items()}, contributions, {}
         )
         trace = None
         if explored or request.explain:
             answered = msgspec.structs.asdict(part)
+            answered["feature_age_s"] = {
+                name: round((now_us - at) / 1e6, 3) for name, at in prepared.changed_us
+            }
             if explored:  # what was shown differs from what the prepared trace says
                 sources, scores = prepared.sources, prepared.scores
                 answered |= {
@@ -535,7 +535,7 @@ class DecisionService:
         encoded = (
             EncodedTrace.of(trace)
             if explored and trace is not None
-            else EncodedTrace.answer(part, prepared.shared)
+            else EncodedTrace.answer(part, prepared.shared, now_us)
         )
         self._record(asking.tenant.tenant_id, region, encoded)
         return Decision(
@@ -767,7 +767,15 @@ class DecisionService:
         return strategy
 
     def _whom(self, tenant: Tenant, request: DecisionRequest) -> tuple[str | None, str]:
-        """The person's key and home region."""
+        """The person's key and region: their home, else (someone never seen, or nobody) the
+        region the request names, else the tenant's default.
+
+        A person's key and home never change once they have a home, so those are remembered:
+        working them out (an HMAC, then the home's lookup) was a tenth of a reused answer."""
+        asked = (tenant.tenant_id, request.user_id, request.anonymous_id)
+        known = self._known.get(asked)
+        if known is not None:
+            return known
         pseudonymize = self._pseudonymizer_for(tenant.tenant_id)
         if request.user_id is not None:
             person: str | None = "u:" + pseudonymize("user_id", request.user_id)
@@ -775,10 +783,13 @@ class DecisionService:
             person = "a:" + pseudonymize("anonymous_id", request.anonymous_id)
         else:
             person = None
-        asked = _asked_region(tenant, request)
-        if person is None:
-            return None, asked or tenant.default_region
-        return person, self._home_of(tenant, person, asked)
+        home = None if person is None else self._home_region(tenant, person)
+        if home is None:
+            return person, _asked_region(tenant, request) or tenant.default_region
+        if len(self._known) >= MAX_KNOWN_PEOPLE:
+            self._known.clear()
+        self._known[asked] = person, home
+        return person, home
 
     def _person(
         self, tenant: Tenant, person: str, region: str, now: datetime, version: int | None

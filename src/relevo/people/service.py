@@ -88,10 +88,6 @@ class PeopleService:
         found = self._storage.partition(tenant.tenant_id, home).attributes([person_key])
         return home, found.get(person_key)
 
-    def home(self, tenant: Tenant, person_key: str, region_if_new: str | None = None) -> str:
-        """Where a person's data lives, or would live if they were new (as for ``of``)."""
-        return self.home_region(tenant, person_key) or region_if_new or tenant.default_region
-
     def home_region(self, tenant: Tenant, person_key: str) -> str | None:
         """Where a person's data lives, None for a person never seen (not remembered: their
         first event or PUT will claim one)."""
