@@ -7,7 +7,7 @@ from typing import Any, Protocol
 import msgspec
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.types import Receive
+from starlette.types import Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from relevo.api.problems import Problem
@@ -52,6 +52,14 @@ class JSONAnswer(Response):
         self.background = None
         self.body = body
         self.raw_headers = [(b"content-length", b"%d" % len(body)), _JSON]
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        """The two messages, with none of ``Response``'s checks for websockets, background
+        tasks and the like, which a JSON answer never has."""
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        await send({"type": "http.response.body", "body": self.body})
 
 
 def json_response(content: Any, status: int = 200) -> Response:

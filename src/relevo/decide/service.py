@@ -88,6 +88,8 @@ TOP_LIKED = 3  # a person's strongest category affinities that may give "Because
 MAX_REASONS = 2  # the strongest two: a list of five reasons reads as none
 EXPLAINED_AHEAD = 12  # a precomputed ranking's items whose "Because you..." is found with it
 PREPARED_MAX_S = 60.0  # a prepared decision's longest life (online popularity is a minute old)
+_PREPARED_HIT = CACHE_LOOKUPS.labels("prepared", "hit")
+_PREPARED_MISS = CACHE_LOOKUPS.labels("prepared", "miss")
 MAX_KNOWN_PEOPLE = 1_000_000  # whose key and home are remembered (see ``_whom``)
 
 
@@ -294,7 +296,7 @@ class DecisionService:
             CACHE_LOOKUPS.labels("answers", "hit" if hit else "miss").inc()
             if hit:
                 return asking, cached[1]
-        asking.stages["person"] = _since(started)
+        asking.stages["person"] = took = _since(started)
         if prepared is not None and (
             prepared.version != version
             or not prepared.holds(
@@ -305,9 +307,10 @@ class DecisionService:
         ):
             prepared = None
         if reusing:
-            CACHE_LOOKUPS.labels("prepared", "miss" if prepared is None else "hit").inc()
-        if prepared is not None:
-            asking.stages["prepared"] = _since(started) - asking.stages["person"]
+            (_PREPARED_MISS if prepared is None else _PREPARED_HIT).inc()
+        if prepared is not None:  # stages rounded as they go to the trace (see ``_answer``)
+            asking.stages["prepared"] = round(_since(started) - took, 3)
+            asking.stages["person"] = round(took, 3)
         return asking, prepared
 
     def _work_out(self, asking: _Asking) -> Generator[ModelRun, Any, Decision]:
@@ -479,6 +482,7 @@ class DecisionService:
             begun = _since(asking.started)
             contributions = yield from self._contributions(served, prepared.people, drawn[1])
             asking.stages["contributions"] = _since(asking.started) - begun
+        asking.stages = {k: round(v, 3) for k, v in asking.stages.items()}
         return self._answered(asking, prepared, drawn, contributions)
 
     def _drawn(self, asking: _Asking, prepared: Prepared) -> tuple[str, list[str], set[str]]:
@@ -496,7 +500,9 @@ class DecisionService:
         drawn: tuple[str, list[str], set[str]],
         contributions: dict[str, list[dict[str, Any]]],
     ) -> Decision:
-        """The decision ``drawn`` from what was prepared: its trace and answer."""
+        """The decision ``drawn`` from what was prepared: its trace and answer. Its stages
+        come rounded to the trace's microseconds (a dict made again to round them was 3% of
+        a reused answer)."""
         request, region, now, started = asking.request, asking.region, asking.now, asking.started
         stages = asking.stages
         decision_id, chosen, explored = drawn
@@ -507,16 +513,14 @@ class DecisionService:
             assert prepared.reasons_for is not None  # kept by any decision that may explore
             reasons = prepared.reasons_for(chosen, explored)
             items = _shown(chosen, prepared.scores, reasons)
-            stages["exploration"] = _since(started) - begun
+            stages["exploration"] = round(_since(started) - begun, 3)
         fallback = traced.fallback
         took = round(_since(started), 3)
         now_us = asking.now_us
         ANSWERS.note(prepared.marks, now_us)
         # The features' ages are left out: they follow from ``now`` and the change times kept
         # in the shared part (``decoded_trace``); a dict of them was 5% of a reused answer.
-        part = AnswerPart(
-            decision_id, now, {k: round(v, 3) for k, v in stages.items()}, contributions, {}
-        )
+        part = AnswerPart(decision_id, now, stages, contributions, {})
         trace = None
         if explored or request.explain:
             answered = msgspec.structs.asdict(part)

@@ -62,7 +62,7 @@ class ServingState:
         self._training = training
         self._refresh = refresh_s
         self._clock = clock
-        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._entries: dict[tuple[str, str, str], _Entry] = {}  # (tenant, kind, name)
         self._lock = threading.Lock()
         # One long-lived thread for every check: a thread each time would also open a new
         # SQLite reader each time (readers are per thread).
@@ -70,6 +70,9 @@ class ServingState:
 
     def model(self, tenant: Tenant, name: str) -> ServingModel | None:
         """The promoted version of ``name``, or None when none is promoted."""
+        entry = self._entries.get((tenant.tenant_id, "model", name))
+        if entry is not None and self._clock() - entry.checked_at < self._refresh:
+            return entry.value  # type: ignore[return-value]  # checked lately: no closures
 
         def current() -> object:
             record = self._registry.promoted(tenant, name)
@@ -82,24 +85,28 @@ class ServingState:
             index = {str(item): i for i, item in enumerate(model.item_ids.tolist())}
             return ServingModel(record, model, index)
 
-        return self._cached(tenant, f"model:{name}", current, load)  # type: ignore[return-value]
+        return self._cached((tenant.tenant_id, "model", name), current, load)  # type: ignore[return-value]
 
     def catalog(self, tenant: Tenant) -> dict[str, Item]:
+        entry = self._entries.get((tenant.tenant_id, "catalog", ""))
+        if entry is not None and self._clock() - entry.checked_at < self._refresh:
+            return entry.value  # type: ignore[return-value]  # checked lately: no closures
+
         def current() -> object:
             return self._storage.catalog(tenant.tenant_id).version()
 
         return self._cached(  # type: ignore[return-value]
-            tenant, "catalog", current, lambda _: catalog_of(self._storage, tenant)
+            (tenant.tenant_id, "catalog", ""),
+            current,
+            lambda _: catalog_of(self._storage, tenant),
         )
 
     def _cached(
         self,
-        tenant: Tenant,
-        what: str,
+        key: tuple[str, str, str],
         current: Callable[[], object],
         load: Callable[[object], object],
     ) -> object:
-        key = (tenant.tenant_id, what)
         entry = self._entries.get(key)
         if entry is None:
             with self._lock:
