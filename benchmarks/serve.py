@@ -733,14 +733,24 @@ def cache_lookups(port: int) -> Counter[str] | None:
     return found or None
 
 
-def precomputed(port: int) -> float:
-    """Relevo's ``relevo_precomputed_rankings_total`` from ``/metrics`` (0 if absent)."""
+def counter_total(port: int, name: str) -> float:
+    """An unlabelled counter of Relevo's from ``/metrics`` (0 if absent)."""
     try:
         answer = httpx.get(f"http://{HOST}:{port}/metrics", timeout=10.0, trust_env=False)
     except httpx.TransportError:
         return 0.0
-    matched = re.search(r"^relevo_precomputed_rankings_total (\S+)$", answer.text, re.M)
+    matched = re.search(rf"^{name} (\S+)$", answer.text, re.M)
     return float(matched[1]) if matched else 0.0
+
+
+def precomputed(port: int) -> float:
+    return counter_total(port, "relevo_precomputed_rankings_total")
+
+
+def traces_dropped(port: int) -> float:
+    """Traces the server lost (its writer's queue full): the answers counted must have had
+    theirs written, or Relevo would be measured without part of its work."""
+    return counter_total(port, "relevo_traces_dropped_total")
 
 
 def wait_precomputed(port: int, limit_s: float = 180.0) -> tuple[float, float]:
@@ -1136,6 +1146,8 @@ def render_table(figures: dict[str, Any]) -> Table:
     table.add_row("  non-200", f"{rec['non_200']:,} of {rec['completed']:,}", "answers", "0")
     table.add_row("  fallback not none", fallback_text(rec["fallbacks"]), "answers", "0")
     table.add_row("  cache hits", cache_text(caches.get("recommend")), "", "")
+    dropped = d["traces_dropped"].get("recommend")
+    table.add_row("  traces lost", "n/a" if dropped is None else f"{dropped:,.0f}", "traces", "0")
     ratio = figures["ratio"]
     table.add_row(
         "ratio recommend / floor",
@@ -1350,6 +1362,7 @@ class Bench:
     priming_fallbacks: dict[str, dict[str, int]] = field(default_factory=dict)
     precompute: dict[str, dict[str, float]] = field(default_factory=dict)
     cache_lookups: dict[str, dict[str, float] | None] = field(default_factory=dict)
+    traces_dropped: dict[str, float] = field(default_factory=dict)
 
     def requests(self, port: int) -> list[bytes]:
         return [http_request(port, "/v1/recommend", self.serve_key, b) for b in self.bodies]
@@ -1396,11 +1409,13 @@ class Bench:
         return open_from(found.result())
 
     def counted(self, name: str, port: int, run: Callable[[], T]) -> T:
-        """``run()``, and the server's cache lookups during it (warm-up included)."""
-        before = cache_lookups(port)
+        """``run()``, and the server's cache lookups and lost traces during it (warm-up
+        included)."""
+        before, dropped = cache_lookups(port), traces_dropped(port)
         found = run()
         after = cache_lookups(port)
         self.cache_lookups[name] = None if before is None or after is None else dict(after - before)
+        self.traces_dropped[name] = traces_dropped(port) - dropped
         return found
 
     def relevo(self, phase: str, run: Callable[[int, int], T]) -> T:
@@ -1481,7 +1496,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                         port,
                         lambda: bench.alternating(floor_server, (port, pid)),
                     ),
-                    bench.alternating(floor_server, (port, pid), busy=True),
+                    bench.counted(
+                        "recommend_busy_client",
+                        port,
+                        lambda: bench.alternating(floor_server, (port, pid), busy=True),
+                    ),
                 ),
             )
         served_open = bench.relevo(
@@ -1525,6 +1544,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "priming_fallbacks": bench.priming_fallbacks,
             "precompute": bench.precompute,
             "cache_lookups": bench.cache_lookups,
+            "traces_dropped": bench.traces_dropped,
             "code": code,
             "server_logs": bench.server_logs,
         }

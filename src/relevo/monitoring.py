@@ -274,6 +274,10 @@ FEATURE_AGE_SECONDS = _DecisionMetric(
 CACHE_LOOKUPS = _DecisionMetric(
     "relevo_cache_lookups", "Cache lookups by cache and result", ["cache", "result"]
 )
+TRACES_DROPPED = Counter(
+    "relevo_traces_dropped",
+    "Decision traces lost: the writer's queue was full, or their write failed",
+)
 PRECOMPUTED = Counter(
     "relevo_precomputed_rankings", "Rankings computed ahead of a request, in the background"
 )

@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime
 
 import msgspec
+from prometheus_client import REGISTRY
 
 from relevo.decide.decision_log import DecisionLog
 from relevo.domain.decisions import Trace, new_decision_id
@@ -90,11 +91,13 @@ def test_record_never_waits_for_the_write_and_drops_what_does_not_fit(relevo, te
         log.record(tenant.tenant_id, "eu", EncodedTrace.of(first))
         assert stalled.entered.wait(10)  # the writer holds ``first`` and is stuck
         rest = [trace() for _ in range(4)]
+        counted = REGISTRY.get_sample_value("relevo_traces_dropped_total") or 0.0
         for t in rest:
             log.record(
                 tenant.tenant_id, "eu", EncodedTrace.of(t)
             )  # returns at once: nothing written
         assert log.dropped == 2  # two fit in the queue, two did not
+        assert REGISTRY.get_sample_value("relevo_traces_dropped_total") == counted + 2
         assert relevo.decision_log.get(tenant, first.decision_id) is None
         stalled.gate.set()
         assert log.flush()

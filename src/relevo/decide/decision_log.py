@@ -20,6 +20,7 @@ from collections.abc import Iterable
 
 from relevo.domain.decisions import Trace, decision_region
 from relevo.domain.tenants import Tenant
+from relevo.monitoring import TRACES_DROPPED
 from relevo.ports import EncodedTrace, Outcome, Storage
 
 log = logging.getLogger("relevo.decide")
@@ -97,6 +98,7 @@ class DecisionLog:
     def _drop(self, count: int) -> None:
         with self._lock:
             self.dropped += count
+        TRACES_DROPPED.inc(count)
 
     def _run(self) -> None:
         """Take whatever has queued up (up to a batch), write it, release the flushes waiting."""
