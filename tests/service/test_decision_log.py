@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 
 import msgspec
@@ -81,6 +82,23 @@ def test_a_shared_part_is_marked_stored_once_committed_and_answers_read_back_who
     assert log.flush()
     assert log.get(tenant, first.decision_id) == (first, [])
     assert log.get(tenant, later.decision_id) == (later, [])
+
+
+def test_a_full_batch_is_written_without_lingering(relevo, tenant) -> None:
+    """Lingering gathers a batch; once one waits, the writer writes it at once (else it could
+    write no more than a batch per linger, and a busy server's queue would overflow)."""
+    log = DecisionLog(relevo.storage, batch=3, linger_s=60)
+    try:
+        traces = [trace() for _ in range(3)]
+        for t in traces:
+            log.record(tenant.tenant_id, "eu", EncodedTrace.of(t))
+        deadline = time.monotonic() + 10
+        while relevo.decision_log.get(tenant, traces[-1].decision_id) is None:
+            assert time.monotonic() < deadline, "a full batch waited for the linger"
+            time.sleep(0.01)
+        assert all(relevo.decision_log.get(tenant, t.decision_id) for t in traces)
+    finally:
+        log.close(timeout=0)
 
 
 def test_record_never_waits_for_the_write_and_drops_what_does_not_fit(relevo, tenant) -> None:
