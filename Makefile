@@ -10,7 +10,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: demo test lint format install clean bench bench-serve bench-traces
+.PHONY: demo test lint format install clean bench bench-serve bench-traces bench-exploration
 
 install: $(VENV)/.installed
 
@@ -45,6 +45,9 @@ bench-serve: install
 
 bench-traces: install
 	$(VENV)/bin/python benchmarks/traces.py
+
+bench-exploration: install
+	$(VENV)/bin/python benchmarks/exploration.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) relevo-data relevo-demo-data

@@ -188,6 +188,18 @@ def test_exploration_fills_a_slot_with_the_reason(shop) -> None:
     assert "Exploration" in answer.items[-1].reasons
 
 
+def test_exploration_replaces_a_slot_in_about_its_share_of_answers(shop) -> None:
+    relevo, tenant = shop
+    exploring = {"model": "itemknn", "exploration": 0.3, "cache_ttl_s": 0}
+    service = decider(relevo, {"explore": exploring, "plain": exploring | {"exploration": 0}})
+    plain = service.decide(tenant, ask(placement="plain", k=3))
+    answers = [service.decide(tenant, ask(placement="explore", k=3)) for _ in range(300)]
+    explored = [a for a in answers if "Exploration" in a.items[-1].reasons]
+    assert 50 <= len(explored) <= 130  # 90 expected; the bounds are 4.5 standard deviations
+    assert {a.items[-1].item_id for a in explored}.isdisjoint(i.item_id for i in plain.items)
+    assert all(a.items[:2] == plain.items[:2] for a in explored)
+
+
 def test_an_event_is_visible_to_the_very_next_decision(shop) -> None:
     relevo, tenant = shop
     service = decider(relevo)
