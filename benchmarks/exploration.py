@@ -20,8 +20,9 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
-from relevo.decide.service import POOL, _explore
+from relevo.decide.service import POOL
 from relevo.domain.decisions import new_decision_id
+from relevo.domain.exploration import explore
 
 K = 10
 CHANCES = (0.0, 0.05, 0.3, 1.0)
@@ -48,7 +49,7 @@ def main() -> None:
     ids = [new_decision_id("eu") for _ in range(args.answers)]
     floor = per_answer_us(lambda _: new_decision_id("eu"), ids)
     draws = {
-        chance: per_answer_us(lambda d, e=chance: _explore(d, list(pool[:K]), pool, e, K), ids)
+        chance: per_answer_us(lambda d, e=chance: explore(d, list(pool[:K]), pool, e, K), ids)
         for chance in CHANCES
     }
     if args.json:

@@ -21,7 +21,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from hashlib import blake2b
 from typing import Any
 
 import msgspec
@@ -44,6 +43,7 @@ from relevo.domain.decisions import (
     new_decision_id,
 )
 from relevo.domain.derived import DAY_US, RecentItem, micros
+from relevo.domain.exploration import explore
 from relevo.domain.items import Item
 from relevo.domain.people import age_on
 from relevo.domain.person_state import PersonState
@@ -492,7 +492,7 @@ class DecisionService:
         if exploration <= 0:  # shows what was prepared: no copy to draw into
             return decision_id, prepared.trace.items, set()
         chosen = list(prepared.trace.items)
-        explored = _explore(decision_id, chosen, prepared.pool, exploration, asking.request.k)
+        explored = explore(decision_id, chosen, prepared.pool, exploration, asking.request.k)
         return decision_id, chosen, explored
 
     def _answered(
@@ -1187,35 +1187,6 @@ def _diverse(
         if len(chosen) == k:
             break
     return chosen
-
-
-def _explore(
-    decision_id: str, chosen: list[str], pool: tuple[str, ...], epsilon: float, k: int
-) -> set[str]:
-    """Epsilon-greedy over the last slot: with chance ``epsilon`` it shows an eligible item
-    from beyond the top k instead, chosen at random. Both draws are read from one hash of the
-    decision id, so a trace's draw can be made again from its id. A NumPy generator seeded per
-    answer, with the pool scanned before the draw, cost 22 µs an answer, about as much as the
-    rest of a reused answer; this costs 1 µs at a 5% chance (``benchmarks/exploration.py``).
-
-    >>> pool, shown = ("a", "b", "c", "d"), ["a", "b"]
-    >>> _explore("d2", shown, pool, 1.0, 2), shown
-    ({'d'}, ['a', 'd'])
-    >>> _explore("d2", ["a", "b"], pool, 0.0, 2)
-    set()
-    """
-    if epsilon <= 0 or not chosen:
-        return set()
-    drawn = int.from_bytes(blake2b(decision_id.encode(), digest_size=16).digest())
-    if (drawn >> 64) / 2**64 >= epsilon:
-        return set()
-    shown = set(chosen)
-    rest = [i for i in pool if i not in shown]
-    if not rest:
-        return set()
-    pick = rest[(drawn & (2**64 - 1)) % len(rest)]
-    chosen[min(len(chosen), k) - 1] = pick
-    return {pick}
 
 
 def _may_personalize(request: DecisionRequest) -> bool:
