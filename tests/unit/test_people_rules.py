@@ -66,7 +66,7 @@ def test_valid_attributes_break_no_rule() -> None:
         ({"birth_year": 1899}, ("/birth_year", "minimum")),
         ({"birth_year": 2027}, ("/birth_year", "maximum")),
         ({"birth_year": "1990"}, ("/birth_year", "type")),
-        ({"birth_year": 1990.0}, ("/birth_year", "type")),
+        ({"birth_year": 1990.5}, ("/birth_year", "type")),  # 1990.0 is 1990, as in JSON
         ({"birth_year": True}, ("/birth_year", "type")),
         ({"segments": "vip"}, ("/segments", "type")),
         ({"segments": ["VIP"]}, ("/segments/0", "pattern")),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -19,6 +21,7 @@ from relevo.api.http import json_response
 from relevo.api.openapi import DOCS_HTML, openapi_document
 from relevo.api.problems import EXCEPTION_HANDLERS
 from relevo.bootstrap import Relevo
+from relevo.config import placement_strategies
 from relevo.monitoring import LatencyMiddleware, metrics_endpoint
 
 SWITCH_INTERVAL_S = 0.0005
@@ -36,7 +39,13 @@ class RelevoApp(Starlette):
 
 
 def create_app(relevo: Relevo) -> HotRoutes:
-    document = openapi_document(__version__, relevo.settings.max_batch_events)
+    settings = relevo.settings
+    document = openapi_document(
+        __version__,
+        settings.max_batch_events,
+        list(placement_strategies(settings)),
+        datetime.now(UTC).year,
+    )
 
     async def openapi(request: Request) -> Response:
         return json_response(document)
@@ -46,30 +55,32 @@ def create_app(relevo: Relevo) -> HotRoutes:
 
     app = RelevoApp(
         relevo,
-        routes=[
-            # Served by HotRoutes; here for the rest (405 to other methods, the same app).
-            Route("/v1/recommend", recommend.post_recommend, methods=["POST"]),
-            Route("/v1/rank", recommend.post_rank, methods=["POST"]),
-            Route("/v1/events", events.post_events, methods=["POST"]),
-            Route("/v1/items", items.post_items, methods=["POST"]),
-            Route("/v1/items", items.list_items, methods=["GET"]),
-            Route("/v1/items/{item_id}", items.put_item, methods=["PUT"]),
-            Route("/v1/items/{item_id}", items.get_item, methods=["GET"]),
-            Route("/v1/items/{item_id}", items.delete_item, methods=["DELETE"]),
-            Route("/v1/people/{user_id}", people.put_person, methods=["PUT"]),
-            Route("/v1/people/{user_id}", people.get_person, methods=["GET"]),
-            Route("/v1/items/{item_id}/similar", recommend.get_similar, methods=["GET"]),
-            Route("/v1/schemas", schemas.post_schema, methods=["POST"]),
-            Route("/v1/schemas", schemas.list_schemas, methods=["GET"]),
-            Route("/v1/schemas/{type}/{version}", schemas.get_schema, methods=["GET"]),
-            Route("/v1/quarantine", operations.list_quarantine, methods=["GET"]),
-            Route("/v1/decisions/{decision_id}", decisions.get_decision, methods=["GET"]),
-            Route("/healthz", operations.healthz, methods=["GET"]),
-            Route("/metrics", metrics_endpoint, methods=["GET"]),
-            Route("/readyz", operations.readyz, methods=["GET"]),
-            Route("/openapi.json", openapi, methods=["GET"]),
-            Route("/docs", docs, methods=["GET"]),
-        ],
+        routes=routes_by_path(
+            [
+                # Served by HotRoutes; here for the rest (405 to other methods, the same app).
+                ("POST", "/v1/recommend", recommend.post_recommend),
+                ("POST", "/v1/rank", recommend.post_rank),
+                ("POST", "/v1/events", events.post_events),
+                ("POST", "/v1/items", items.post_items),
+                ("GET", "/v1/items", items.list_items),
+                ("PUT", "/v1/items/{item_id}", items.put_item),
+                ("GET", "/v1/items/{item_id}", items.get_item),
+                ("DELETE", "/v1/items/{item_id}", items.delete_item),
+                ("PUT", "/v1/people/{user_id}", people.put_person),
+                ("GET", "/v1/people/{user_id}", people.get_person),
+                ("GET", "/v1/items/{item_id}/similar", recommend.get_similar),
+                ("POST", "/v1/schemas", schemas.post_schema),
+                ("GET", "/v1/schemas", schemas.list_schemas),
+                ("GET", "/v1/schemas/{type}/{version}", schemas.get_schema),
+                ("GET", "/v1/quarantine", operations.list_quarantine),
+                ("GET", "/v1/decisions/{decision_id}", decisions.get_decision),
+                ("GET", "/healthz", operations.healthz),
+                ("GET", "/metrics", metrics_endpoint),
+                ("GET", "/readyz", operations.readyz),
+                ("GET", "/openapi.json", openapi),
+                ("GET", "/docs", docs),
+            ]
+        ),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[Middleware(LatencyMiddleware)],
     )
@@ -81,6 +92,30 @@ def create_app(relevo: Relevo) -> HotRoutes:
             ("POST", "/v1/events"): events.post_events,
         },
     )
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def routes_by_path(table: Sequence[tuple[str, str, Endpoint]]) -> list[Route]:
+    """One route per path, each method to its own endpoint, so that a 405 lists every method
+    the path has in ``Allow``: Starlette lists only those of the first route whose path matched.
+    """
+    by_path: dict[str, dict[str, Endpoint]] = {}
+    for method, path, endpoint in table:
+        by_path.setdefault(path, {})[method] = endpoint
+    return [Route(path, _dispatch(ends), methods=list(ends)) for path, ends in by_path.items()]
+
+
+def _dispatch(endpoints: dict[str, Endpoint]) -> Endpoint:
+    """The endpoint of a path's only method, or one that picks by method (HEAD as GET)."""
+    if len(endpoints) == 1:
+        return next(iter(endpoints.values()))
+
+    async def by_method(request: Request) -> Response:
+        return await endpoints["GET" if request.method == "HEAD" else request.method](request)
+
+    return by_method
 
 
 def from_environment() -> HotRoutes:

@@ -12,6 +12,7 @@ from starlette.types import Scope as AsgiScope
 
 from relevo.api.problems import Problem
 from relevo.bootstrap import Relevo
+from relevo.decoding import InvalidInput, parse
 from relevo.domain.decisions import encode_hook
 from relevo.domain.tenants import ApiKey, Scope, Tenant
 from relevo.domain.violations import Violation
@@ -124,19 +125,25 @@ async def read_body(request: Incoming) -> bytes:
 
 
 def parse_json(body: bytes) -> Any:
+    """The body as builtin objects, or a 400 problem naming the rule it breaks."""
     try:
-        return msgspec.json.decode(body)
-    except msgspec.DecodeError as error:
-        raise Problem(
-            400, f"The body is not valid JSON: {error}", [Violation("", "json", str(error))]
-        ) from None
+        return parse(body)
+    except InvalidInput as error:
+        raise malformed_body(error.violations) from None
+
+
+def malformed_body(violations: list[Violation]) -> Problem:
+    """The 400 problem for a body that cannot be read as JSON (``decoding.MALFORMED_RULES``)."""
+    return Problem(400, f"The body {violations[0].detail}.", violations, "Malformed body")
 
 
 def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter in ``[low, high]``, written in ASCII digits only: ``int()``
+    would also take "²" or "٣", which ``str.isdigit`` lets through."""
     text = request.query_params.get(name)
     if text is None:
         return default
-    if not text.isdigit() or not low <= int(text) <= high:
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
         raise Problem(
             422,
             f"Query parameter '{name}' must be an integer from {low} to {high}.",

@@ -6,7 +6,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from relevo.api.batches import batch_response, split_records
+from relevo.api.batches import take_batch
 from relevo.api.http import authorize, engine, json_response, parse_json, query_int, read_body
 from relevo.api.problems import Problem
 from relevo.domain.tenants import Scope
@@ -25,10 +25,8 @@ async def put_item(request: Request) -> Response:
 
 async def post_items(request: Request) -> Response:
     _, tenant = authorize(request, Scope.ADMIN)
-    relevo = engine(request)
-    records, single = split_records(await read_body(request), relevo.settings.max_batch_events)
-    results = await run_in_threadpool(relevo.catalog.upsert, tenant, records)
-    return batch_response(results, single, request.url.path)
+    catalog = engine(request).catalog
+    return await take_batch(request, lambda records: catalog.upsert(tenant, records))
 
 
 async def get_item(request: Request) -> Response:

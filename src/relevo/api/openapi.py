@@ -1,12 +1,18 @@
-"""The OpenAPI 3.1 document, built from the domain's own types so it cannot drift from them."""
+"""The OpenAPI 3.1 document, built from the domain's own types and the operation table so it
+states what the server enforces: every status an operation answers, the business rules it
+checks beyond its schemas, and the limits configured."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
+from relevo.api.operation_table import OPERATIONS, Operation
+from relevo.api.problems import PROBLEM_JSON
 from relevo.catalog.service import ItemResult
+from relevo.decoding import MAX_DEPTH
 from relevo.domain.decisions import (
     Decision,
     DecisionRequest,
@@ -21,202 +27,6 @@ from relevo.domain.schemas import EventSchema
 from relevo.domain.violations import Violation
 from relevo.ingest.pipeline import EventResult
 from relevo.ports import Outcome, QuarantineRecord
-
-# (method, path, summary, scope, request schema, success status and schema)
-OPERATIONS: tuple[tuple[str, str, str, str | None, Any, tuple[str, Any]], ...] = (
-    (
-        "post",
-        "/v1/events",
-        "Ingest one event or a batch of up to 1,000",
-        "ingest",
-        {
-            "oneOf": [
-                {"$ref": "#/components/schemas/Event"},
-                {
-                    "type": "array",
-                    "items": {"$ref": "#/components/schemas/Event"},
-                    "maxItems": 1000,
-                },
-            ]
-        },
-        ("200", {"$ref": "#/components/schemas/EventResults"}),
-    ),
-    (
-        "post",
-        "/v1/items",
-        "Upsert one item or a batch",
-        "admin",
-        {
-            "oneOf": [
-                {"$ref": "#/components/schemas/Item"},
-                {"type": "array", "items": {"$ref": "#/components/schemas/Item"}, "maxItems": 1000},
-            ]
-        },
-        ("200", {"$ref": "#/components/schemas/ItemResults"}),
-    ),
-    (
-        "get",
-        "/v1/items",
-        "List items by id (query: after, limit)",
-        "serve",
-        None,
-        (
-            "200",
-            {
-                "type": "object",
-                "properties": {
-                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Item"}},
-                    "next_after": {"type": ["string", "null"]},
-                },
-            },
-        ),
-    ),
-    (
-        "put",
-        "/v1/items/{item_id}",
-        "Create or replace an item",
-        "admin",
-        {"$ref": "#/components/schemas/Item"},
-        ("200", {"$ref": "#/components/schemas/Item"}),
-    ),
-    (
-        "get",
-        "/v1/items/{item_id}",
-        "Read an item",
-        "serve",
-        None,
-        ("200", {"$ref": "#/components/schemas/Item"}),
-    ),
-    ("delete", "/v1/items/{item_id}", "Delete an item", "admin", None, ("204", None)),
-    (
-        "put",
-        "/v1/people/{user_id}",
-        "Set (replace) a person's attributes",
-        "serve",
-        {"$ref": "#/components/schemas/PersonAttributes"},
-        ("200", {"$ref": "#/components/schemas/PersonAttributes"}),
-    ),
-    (
-        "get",
-        "/v1/people/{user_id}",
-        "Read a person's attributes",
-        "serve",
-        None,
-        ("200", {"$ref": "#/components/schemas/PersonAttributes"}),
-    ),
-    (
-        "post",
-        "/v1/schemas",
-        "Register a custom event type version",
-        "admin",
-        {"$ref": "#/components/schemas/EventSchema"},
-        ("201", {"$ref": "#/components/schemas/EventSchema"}),
-    ),
-    (
-        "get",
-        "/v1/schemas",
-        "List registered custom event types",
-        "admin",
-        None,
-        (
-            "200",
-            {
-                "type": "object",
-                "properties": {
-                    "schemas": {
-                        "type": "array",
-                        "items": {"$ref": "#/components/schemas/EventSchema"},
-                    }
-                },
-            },
-        ),
-    ),
-    (
-        "get",
-        "/v1/schemas/{type}/{version}",
-        "Read one custom event type version",
-        "admin",
-        None,
-        ("200", {"$ref": "#/components/schemas/EventSchema"}),
-    ),
-    (
-        "get",
-        "/v1/quarantine",
-        "List refused events (query: region, after, limit)",
-        "admin",
-        None,
-        (
-            "200",
-            {
-                "type": "object",
-                "properties": {
-                    "records": {
-                        "type": "array",
-                        "items": {"$ref": "#/components/schemas/QuarantineRecord"},
-                    }
-                },
-            },
-        ),
-    ),
-    (
-        "post",
-        "/v1/recommend",
-        "Recommend items for a person in a placement",
-        "serve",
-        {
-            "allOf": [
-                {"$ref": "#/components/schemas/DecisionRequest"},
-                {
-                    "not": {
-                        "required": ["candidates"],
-                        "properties": {"candidates": {"type": "array"}},
-                    }
-                },
-            ],
-            "description": "`candidates` belongs to POST /v1/rank (rule `rank_only`).",
-        },
-        ("200", {"$ref": "#/components/schemas/Decision"}),
-    ),
-    (
-        "post",
-        "/v1/rank",
-        "Rank the caller's candidates for a person",
-        "serve",
-        {
-            "allOf": [
-                {"$ref": "#/components/schemas/DecisionRequest"},
-                {"required": ["candidates"], "properties": {"candidates": {"type": "array"}}},
-            ]
-        },
-        ("200", {"$ref": "#/components/schemas/Decision"}),
-    ),
-    (
-        "get",
-        "/v1/items/{item_id}/similar",
-        "Items similar to one (query: k, 1-100, default 10)",
-        "serve",
-        None,
-        ("200", {"$ref": "#/components/schemas/SimilarItems"}),
-    ),
-    (
-        "get",
-        "/v1/decisions/{decision_id}",
-        "Read a decision's trace and the outcomes joined to it",
-        "serve",
-        None,
-        ("200", {"$ref": "#/components/schemas/DecisionRecord"}),
-    ),
-    ("get", "/healthz", "The process is alive", None, None, ("200", {"type": "object"})),
-    ("get", "/readyz", "Storage is reachable", None, None, ("200", {"type": "object"})),
-    (
-        "get",
-        "/metrics",
-        "Prometheus metrics (text exposition format)",
-        None,
-        None,
-        ("200", {"type": "string"}),
-    ),
-)
 
 _PROBLEM = {
     "type": "object",
@@ -263,103 +73,158 @@ _DECISION_RECORD = {
     "required": ["trace", "outcomes"],
 }
 
-_BATCHES = {("post", "/v1/events"), ("post", "/v1/items")}
-_TEXT = {("get", "/metrics")}
+_MALFORMED = (
+    "The body is not JSON as the engine reads it (rules `json`, `encoding`: UTF-8 only,"
+    f" `max_depth`: nesting at most {MAX_DEPTH} deep, `number_range`: numbers within a 64-bit"
+    " float)"
+)
 _MULTI_STATUS = "Some records were refused; the others were taken (see each result)"
+_IDENTIFIER = {"type": "string", "minLength": 1, "maxLength": 256}
+_PATH_PARAMETERS = {
+    "item_id": _IDENTIFIER,
+    "user_id": _IDENTIFIER,
+    "decision_id": {"type": "string", "minLength": 1},
+    "type": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$"},
+    "version": {"type": "string", "pattern": "^\\d{1,4}-\\d{1,4}-\\d{1,4}$"},
+}
 
 
-def openapi_document(version: str, max_batch: int = 1000) -> dict[str, Any]:
-    """The document; ``max_batch`` is the configured largest batch."""
+def openapi_document(
+    version: str, max_batch: int = 1000, placements: Sequence[str] = ("default",), year: int = 9999
+) -> dict[str, Any]:
+    """The document for a server whose largest batch is ``max_batch``, whose configured
+    placements are ``placements``, and where ``year`` is the latest birth year taken.
+
+    >>> document = openapi_document("1", 50, ("home", "default"), 2026)
+    >>> events = document["paths"]["/v1/events"]["post"]
+    >>> events["requestBody"]["content"]["application/json"]["schema"]["oneOf"][1]["maxItems"]
+    50
+    >>> document["components"]["schemas"]["DecisionRequest"]["properties"]["placement"]["enum"]
+    ['home', 'default']
+    """
+    paths: dict[str, dict[str, Any]] = {}
+    for operation in OPERATIONS:
+        paths.setdefault(operation.path, {})[operation.method] = _operation(operation, max_batch)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Relevo", "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": _components(placements, year),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def _components(placements: Sequence[str], year: int) -> dict[str, Any]:
+    """The schemas of the domain's types, with what the server checks beyond their types."""
     _, components = msgspec.json.schema_components(
-        [
-            Event,
-            Item,
-            PersonAttributes,
-            EventSchema,
-            EventResult,
-            ItemResult,
-            Violation,
-            QuarantineRecord,
-            DecisionRequest,
-            Decision,
-            RecommendedItem,
-            Trace,
-            Outcome,
-        ],
+        [Event, Item, PersonAttributes, EventSchema, EventResult, ItemResult, Violation,
+         QuarantineRecord, DecisionRequest, Decision, RecommendedItem, Trace, Outcome],
         schema_hook=schema_hook,
         ref_template="#/components/schemas/{name}",
-    )
+    )  # fmt: skip
+    in_path = {**components["Item"], "required": [], "title": "ItemInPath"}
+    in_path["description"] = "An item whose id is the path's; `item_id` may be left out."
     components.update(
         Problem=_PROBLEM,
         EventResults=_results("EventResult"),
         ItemResults=_results("ItemResult"),
         SimilarItems=_SIMILAR,
         DecisionRecord=_DECISION_RECORD,
+        ItemInPath=in_path,
     )
-    for name, field in (
-        ("Event", "occurred_at"),
-        ("Item", "created_at"),
-        ("Trace", "at"),
-        ("Outcome", "occurred_at"),
-    ):
+    for name, field in (("Event", "occurred_at"), ("Item", "created_at"), ("Trace", "at"),
+                        ("Outcome", "occurred_at")):  # fmt: skip
         components[name]["properties"][field]["format"] = "date-time"
-    paths: dict[str, dict[str, Any]] = {}
-    for method, path, summary, scope, request, (status, response) in OPERATIONS:
-        operation: dict[str, Any] = {"summary": summary, "responses": {}}
-        if scope:
-            operation["security"] = [{"bearer": []}]
-            operation["description"] = f"Needs a key with the `{scope}` scope (or `admin`)."
-        if request is not None:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": request}},
-            }
-        success: dict[str, Any] = {"description": "Success"}
-        if response is not None:
-            media = "text/plain" if (method, path) in _TEXT else "application/json"
-            success["content"] = {media: {"schema": response}}
-        operation["responses"][status] = success
-        if (method, path) in _BATCHES:
-            operation["requestBody"]["content"]["application/json"]["schema"] = _with_max(
-                request, max_batch
-            )
-            operation["responses"]["207"] = {
-                "description": _MULTI_STATUS,
-                "content": {"application/json": {"schema": response}},
-            }
-        operation["responses"]["default"] = {
-            "description": "A problem (4xx for bad input, naming each field and rule)",
-            "content": {
-                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-            },
-        }
-        params = [part[1:-1] for part in path.split("/") if part.startswith("{")]
-        if params:
-            operation["parameters"] = [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                for p in params
-            ]
-        paths.setdefault(path, {})[method] = operation
+    placement = components["DecisionRequest"]["properties"]["placement"]
+    placement["enum"] = list(placements)
+    birth_year = components["PersonAttributes"]["properties"]["birth_year"]["anyOf"][0]
+    birth_year["maximum"] = year
+    return components
+
+
+def _operation(operation: Operation, max_batch: int) -> dict[str, Any]:
+    """One operation's entry: its parameters, body, and every status it may answer."""
+    document: dict[str, Any] = {"summary": operation.summary}
+    responses: dict[str, Any] = {operation.success[0]: _success(operation)}
+    if operation.scope:
+        document["security"] = [{"bearer": []}]
+        document["description"] = f"Needs a key with the `{operation.scope}` scope (or `admin`)."
+        responses["401"] = _problem("No key, or an unknown or revoked one")
+        responses["403"] = _problem(f"The key lacks the `{operation.scope}` scope")
+    if operation.request is not None:
+        document["requestBody"] = {"required": True, "content": _json(_body(operation, max_batch))}
+        responses.update(_body_responses(operation, max_batch))
+    elif operation.query:
+        responses["422"] = _problem(_with_rules("A query parameter is out of range", operation))
+    if operation.rules:
+        document["x-business-rules"] = list(operation.rules)
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": _PATH_PARAMETERS[name]}
+        for name in (part[1:-1] for part in operation.path.split("/") if part.startswith("{"))
+    ]
+    if parameters:
+        responses["404"] = _problem("No such resource")
+    if parameters or operation.query:
+        document["parameters"] = parameters + list(operation.query)
+    responses["503"] = {
+        "description": "Storage cannot take the request now; try again after `Retry-After` s",
+        "headers": {"Retry-After": {"required": True, "schema": {"type": "string"}}},
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    responses["default"] = _problem("A problem, naming each field and rule")
+    document["responses"] = responses
+    return document
+
+
+def _body(operation: Operation, max_batch: int) -> Any:
+    if not operation.batch:
+        return operation.request
+    records = {"type": "array", "items": operation.request, "minItems": 1, "maxItems": max_batch}
+    return {"oneOf": [operation.request, records]}
+
+
+def _body_responses(operation: Operation, max_batch: int) -> dict[str, Any]:
+    """What an operation that takes a body may answer about it."""
+    too_large = "The body is larger than the configured limit"
+    responses = {}
+    if operation.batch:
+        too_large += f", or a batch holds more than {max_batch} records (rule `max_items`)"
+        responses["207"] = {"description": _MULTI_STATUS, "content": _json(operation.success[1])}
+    contract = "The body breaks its schema; `errors` names each field and rule"
     return {
-        "openapi": "3.1.0",
-        "info": {"title": "Relevo", "version": version},
-        "paths": paths,
-        "components": {
-            "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        },
+        **responses,
+        "400": _problem(_MALFORMED),
+        "413": _problem(too_large),
+        "415": _problem("The body is not sent as JSON"),
+        "422": _problem(_with_rules(contract, operation)),
     }
 
 
-def _with_max(schema: Any, max_batch: int) -> Any:
-    if isinstance(schema, dict):
-        return {
-            k: (max_batch if k == "maxItems" else _with_max(v, max_batch))
-            for k, v in schema.items()
-        }
-    if isinstance(schema, list):
-        return [_with_max(v, max_batch) for v in schema]
-    return schema
+def _success(operation: Operation) -> dict[str, Any]:
+    success: dict[str, Any] = {"description": "Success"}
+    if operation.success[1] is not None:
+        media = "text/plain" if operation.path == "/metrics" else "application/json"
+        success["content"] = {media: {"schema": operation.success[1]}}
+    return success
+
+
+def _json(schema: Any) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+def _with_rules(description: str, operation: Operation) -> str:
+    if not operation.rules:
+        return description
+    return description + "; or a business rule is broken: " + "; ".join(operation.rules)
 
 
 DOCS_HTML = """<!doctype html>

@@ -8,6 +8,7 @@ from starlette.responses import Response
 from relevo.api.http import authorize, engine, json_response, query_int
 from relevo.api.problems import Problem
 from relevo.domain.tenants import Scope
+from relevo.domain.violations import Violation
 
 
 async def healthz(request: Request) -> Response:
@@ -26,7 +27,10 @@ async def list_quarantine(request: Request) -> Response:
     _, tenant = authorize(request, Scope.ADMIN)
     region = request.query_params.get("region", tenant.default_region)
     if region not in tenant.regions:
-        raise Problem(422, f"Query parameter 'region' must be one of {list(tenant.regions)}.")
+        rule = f"must be one of the tenant's regions {list(tenant.regions)}"
+        raise Problem(
+            422, f"Query parameter 'region' {rule}.", [Violation("/query/region", "enum", rule)]
+        )
     after = query_int(request, "after", 0, 0, 2**62)
     limit = query_int(request, "limit", 100, 1, 1000)
     records = engine(request).ingest.quarantined(tenant, region, after, limit)

@@ -7,12 +7,15 @@ batch starts with the record's index (``/3/user_id``).
 from __future__ import annotations
 
 import logging
+import traceback
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 
 from relevo.decoding import InvalidInput
 from relevo.domain.violations import Violation
@@ -61,7 +64,9 @@ def violation_entry(violation: Violation) -> dict[str, str]:
     }
 
 
-def problem_response(problem: Problem, instance: str = "") -> Response:
+def problem_response(
+    problem: Problem, instance: str = "", headers: Mapping[str, str] | None = None
+) -> Response:
     body: dict[str, Any] = {
         "type": f"/problems/{problem.status}",
         "title": problem.title,
@@ -72,7 +77,9 @@ def problem_response(problem: Problem, instance: str = "") -> Response:
     if problem.violations:
         body["errors"] = [violation_entry(v) for v in problem.violations]
     body.update(problem.extensions)
-    headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
+    headers = dict(headers or {})
+    if problem.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return Response(msgspec.json.encode(body), problem.status, headers, PROBLEM_JSON)
 
 
@@ -89,13 +96,31 @@ async def handle_invalid_input(request: Request, exc: Exception) -> Response:
 
 async def handle_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return problem_response(Problem(exc.status_code, str(exc.detail)), request.url.path)
+    problem = Problem(exc.status_code, str(exc.detail))
+    return problem_response(problem, request.url.path, exc.headers)  # a 405 lists Allow
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    """A 500, logged by route and exception type with its stack: never the request's path nor
+    the exception's message, either of which can hold a person's raw id."""
+    log.error(
+        "unexpected %s on %s %s\n%s",
+        type(exc).__name__,
+        request.method,
+        route_of(request),
+        "".join(traceback.format_tb(exc.__traceback__)),
+    )
     problem = Problem(500, "The server failed to handle this request; it has been logged.")
     return problem_response(problem, request.url.path)
+
+
+def route_of(request: Request) -> str:
+    """The route template a request matched (``/v1/people/{user_id}``), which logs may hold."""
+    for route in getattr(request.app, "routes", ()):
+        matched, _ = route.matches(request.scope)
+        if matched is not Match.NONE:
+            return route.path
+    return "(no route)"
 
 
 EXCEPTION_HANDLERS = {

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from relevo.decoding import InvalidInput, decode
+from relevo.decoding import InvalidInput, decode, parse
 from relevo.domain.items import Item, check_item
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
@@ -26,8 +26,8 @@ def _item_id(payload: Any) -> str | None:
     """The id a refused item claimed, if it can be read, so the caller can tell which it was."""
     if isinstance(payload, (bytes, msgspec.Raw)):
         try:
-            payload = msgspec.json.decode(payload)
-        except msgspec.DecodeError:
+            payload = parse(payload)
+        except InvalidInput:
             return None
     found = payload.get("item_id") if isinstance(payload, dict) else None
     return found if isinstance(found, str) else None

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import msgspec
 import typer
 from rich.table import Table
 
 from relevo.cli.app import TenantOption, app, engine, out
-from relevo.decoding import InvalidInput
+from relevo.decoding import InvalidInput, parse
 from relevo.domain.tenants import Scope
 from relevo.domain.violations import Violation
 
@@ -93,10 +92,10 @@ def schemas_register(
 ) -> None:
     """Register a version of a custom event type (its JSON Schema for `properties`)."""
     try:
-        payload = msgspec.json.decode(file.read_bytes())
-    except (OSError, msgspec.DecodeError) as error:
+        payload = parse(file.read_bytes())
+    except OSError as error:
         raise InvalidInput(
-            [Violation("", "json", f"{file}: {error}")], "Unreadable schema file"
+            [Violation("", "file", f"{file}: {error}")], "Unreadable schema file"
         ) from None
     schema, created = engine().schemas.register(tenant, payload)
     out.print(

@@ -557,9 +557,14 @@ class DecisionService:
 
     def similar(self, tenant: Tenant, item_id: str, k: int) -> SimilarItems:
         """Items like this one (the promoted item-kNN model), else popular ones; policy as for
-        a person nobody knows: no age-gated and no region-limited items (fail closed)."""
+        a person nobody knows: no age-gated and no region-limited items (fail closed).
+
+        Whether the item exists is read from the catalog itself, not the serving copy (which
+        trails writes by up to its refresh), so a deleted item is gone and a new one is there
+        at once."""
+        item = self._storage.catalog(tenant.tenant_id).get(item_id)
         catalog = self._serving.catalog(tenant)
-        if item_id not in catalog:
+        if item is None:
             raise InvalidInput(
                 [Violation("/item_id", "exists", f"no item '{item_id}' in the catalog")]
             )
@@ -581,7 +586,7 @@ class DecisionService:
                 tenant, self._strategies[DEFAULT_PLACEMENT], tenant.default_region, catalog, checks
             )
             allowed += [i for i in fill if i not in scores]
-        reason = f"Similar to {_title(catalog, item_id)}"
+        reason = f"Similar to {_title({item_id: item}, item_id)}"
         items = [
             RecommendedItem(
                 i, round(scores.get(i, 0.0), 6), (reason if i in scores else "Popular",)

@@ -58,10 +58,6 @@ class Event(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
         return region if isinstance(region, str) else None
 
 
-PERSON_FIELDS = ("user_id", "anonymous_id", "session_id")
-"""The fields that identify a person; they are pseudonymized before anything is stored."""
-
-
 @dataclass(frozen=True, slots=True)
 class TypeRule:
     """What a built-in event type needs beyond the envelope."""

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+from typing import Any
+
+import msgspec
 
 _CACHE_LIMIT = 200_000
 
@@ -45,3 +49,49 @@ class Pseudonymizer:
                 self._cache.clear()
             self._cache[(kind, raw)] = cached
         return cached
+
+
+PERSON_FIELDS = ("user_id", "anonymous_id", "session_id")
+"""The fields that identify a person; they are pseudonymized before anything is stored."""
+
+_SPELLINGS = {field.replace("_", ""): field for field in PERSON_FIELDS}
+_NOT_LETTERS = re.compile(r"[^a-z0-9]")
+
+
+def person_field(name: str) -> str | None:
+    """The person field a key names, however it is spelt (case and separators aside), so that
+    a misspelt id is still taken for one.
+
+    >>> person_field("userId"), person_field("Anonymous-ID"), person_field("item_id")
+    ('user_id', 'anonymous_id', None)
+    """
+    return _SPELLINGS.get(_NOT_LETTERS.sub("", name.lower()))
+
+
+def pseudonymized(value: Any, pseudonymize: Pseudonymizer) -> Any:
+    """``value`` (a refused record, which may be kept) with every person id in it, at any
+    depth and under any spelling of its field, replaced by its pseudonym. A string id keeps
+    its pseudonym, so a replay after a fix finds the same person; an id of another type becomes
+    ``{"redacted": pseudonym}``, which stays refused on replay.
+
+    >>> p = Pseudonymizer(b"k" * 32)
+    >>> kept = pseudonymized({"userId": "bob", "context": {"Session-ID": 7}, "n": 1}, p)
+    >>> kept["userId"] == p("user_id", "bob"), list(kept["context"]["Session-ID"]), kept["n"]
+    (True, ['redacted'], 1)
+    """
+    if isinstance(value, list):
+        return [pseudonymized(item, pseudonymize) for item in value]
+    if not isinstance(value, dict):
+        return value
+    kept: dict[str, Any] = {}
+    for key, item in value.items():
+        field = person_field(key)
+        if field is None:
+            kept[key] = pseudonymized(item, pseudonymize)
+        elif isinstance(item, str):
+            kept[key] = pseudonymize(field, item)
+        elif item is not None:
+            kept[key] = {"redacted": pseudonymize(field, msgspec.json.encode(item).decode())}
+        else:
+            kept[key] = None
+    return kept

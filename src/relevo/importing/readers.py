@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from relevo.decoding import InvalidInput, parse
+
 Format = Literal["csv", "jsonl", "parquet"]
 
 
@@ -114,8 +116,8 @@ def _jsonl(path: Path, size: int, batch_rows: int) -> Iterator[RowBatch]:
             if not line.strip():
                 continue
             try:
-                rows.append(msgspec.json.decode(line))
-            except msgspec.DecodeError:
+                rows.append(parse(line))
+            except InvalidInput:
                 rows.append(msgspec.Raw(line))  # refused by the pipeline, counted, not lost
             if len(rows) >= batch_rows:
                 yield RowBatch(None, rows, raw.tell(), size)

@@ -15,17 +15,16 @@ from typing import Any, Literal
 
 import msgspec
 
-from relevo.decoding import decode
+from relevo.decoding import InvalidInput, decode, parse
 from relevo.domain.derived import Facets, derive
 from relevo.domain.events import (
     DEFAULT_WEIGHTS,
-    PERSON_FIELDS,
     Event,
     IngestMode,
     TimePolicy,
     check_event,
 )
-from relevo.domain.pseudonyms import Pseudonymizer
+from relevo.domain.pseudonyms import Pseudonymizer, pseudonymized
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
 from relevo.ingest.schemas import SchemaService
@@ -114,12 +113,13 @@ class IngestService:
                     reasons = self._schemas.check_properties(
                         tenant.tenant_id, event, custom[event.type]
                     )
-                if not pseudonymous:
-                    _pseudonymize_event(event, pseudonymize)
                 if not reasons:
+                    if not pseudonymous:
+                        _pseudonymize_event(event, pseudonymize)
                     accepted.append((index, event))
                     continue
-                refused.append(_Refused(index, event.event_id, msgspec.to_builtins(event), reasons))
+                kept = _storable(msgspec.to_builtins(event), pseudonymize, pseudonymous)
+                refused.append(_Refused(index, event.event_id, kept, reasons))
             else:
                 stored = _storable(payload, pseudonymize, pseudonymous)
                 event_id = stored.get("event_id")
@@ -282,29 +282,19 @@ def _encoded_size(payload: Any) -> int:
 
 
 def _storable(payload: Any, pseudonymize: Pseudonymizer, pseudonymous: bool) -> dict[str, Any]:
-    """A refused payload as it may be kept, person ids replaced by pseudonyms.
+    """A refused payload as it may be kept, every person id in it replaced by its pseudonym
+    (``pseudonyms.pseudonymized``, which also finds ids under misspelt field names).
 
-    A string id becomes its pseudonym (so a replay after a fix finds the same person); an id of
-    the wrong type is replaced by ``{"redacted": pseudonym}``, which stays refused on replay.
     Text that is not JSON, or JSON that is not an object, cannot be searched for person ids:
     only its fingerprint and length are kept, and it is never replayed.
     """
     if isinstance(payload, (bytes, msgspec.Raw)):
         try:
-            payload = msgspec.json.decode(payload)
-        except msgspec.DecodeError:
+            payload = parse(payload)
+        except InvalidInput:
             text = bytes(payload).decode("utf-8", "replace")
             return {UNREPLAYABLE: pseudonymize("payload", text), "length": len(text)}
     if not isinstance(payload, dict):
         text = msgspec.json.encode(payload).decode() if _encoded_size(payload) else repr(payload)
         return {UNREPLAYABLE: pseudonymize("payload", text), "length": len(text)}
-    if pseudonymous:
-        return payload
-    stored = dict(payload)
-    for field in PERSON_FIELDS:
-        value = stored.get(field)
-        if isinstance(value, str):
-            stored[field] = pseudonymize(field, value)
-        elif value is not None:
-            stored[field] = {"redacted": pseudonymize(field, msgspec.json.encode(value).decode())}
-    return stored
+    return payload if pseudonymous else pseudonymized(payload, pseudonymize)
