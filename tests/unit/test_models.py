@@ -47,7 +47,7 @@ def taste_data(people: int = 60, seed: int = 3) -> tuple[Interactions, ItemFeatu
 @pytest.fixture(scope="module")
 def fitted():
     data, items = taste_data()
-    return data, fit_models([*BASE_MODELS, "hybrid"], data, items)
+    return data, fit_models([*BASE_MODELS, "hybrid"], data, items).every()
 
 
 @pytest.mark.parametrize("name", [*BASE_MODELS, "hybrid"])

@@ -85,6 +85,14 @@ class CannotTrain(Exception):
     """
 
 
+class Failed(msgspec.Struct, frozen=True):
+    """A model a training run could not fit, and why (one line, no traceback): reported beside
+    the versions registered, so one model's failure never loses the others."""
+
+    name: str
+    reason: str
+
+
 def artifact_checksum(files: Mapping[str, bytes]) -> str:
     """SHA-256 over the files in name order, each name and content prefixed by its length, so
     that moving bytes from one file to another, or renaming a file, changes the checksum.
