@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
+import pytest
 
 from relevo.config import interaction_weights
 from relevo.domain.events import IngestMode
@@ -177,3 +178,18 @@ def test_a_model_that_fails_is_reported_and_the_others_register(
         assert relevo.registry.promoted(tenant, name) is not None
     assert relevo.registry.promoted(tenant, "session") is None
     assert relevo.registry.promoted(tenant, "hybrid") is None
+
+
+@pytest.mark.filterwarnings("error")
+def test_an_item_priced_beyond_float32_trains_without_a_warning(relevo, tenant) -> None:
+    relevo.catalog.upsert(
+        tenant,
+        [{"item_id": "yacht", "title": "a yacht", "price": 1e308}, {"item_id": "mug", "price": 4}],
+    )
+    events = [_purchase(f"e{p}", f"u{p}", ("yacht", "mug")[p % 2], p) for p in range(6)]
+    relevo.ingest.ingest(tenant, events, mode=IngestMode.BACKFILL)
+    data = from_log(relevo.storage, tenant, interaction_weights(relevo.settings, tenant.tenant_id))
+    prices = dict(zip(data.interactions.item_ids, data.items.prices, strict=True))
+    assert prices["yacht"] == np.finfo(np.float32).max and prices["mug"] == 4
+    result = relevo.training.train(tenant, data, ["popularity", "content"])
+    assert result.failed == [] and len(result.trained) == 2
