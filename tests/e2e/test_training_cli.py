@@ -8,6 +8,7 @@ import io
 import json
 from datetime import timedelta
 
+from relevo.synthetic import generate
 from tests.conftest import iso, now
 
 
@@ -129,3 +130,38 @@ def test_train_and_answer_from_a_file_with_the_imports_mapping(cli, tmp_path) ->
     ]
     bad = cli.run("train", "-t", "shop", "--param", "ease.lambda=3", check=False)
     assert bad.returncode == 2 and "param" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def _promoted(cli) -> dict[str, int | None]:
+    listed = json.loads(cli.run("models", "list", "-t", "shop", "--json").stdout)
+    return {entry["name"]: entry["promoted"] for entry in listed}
+
+
+def test_a_newcomer_dated_now_leaves_the_hybrid_trainable(cli, tmp_path) -> None:
+    cli.create_tenant("shop")
+    old = tmp_path / "old"
+    generate(old, people=150, items=60, end=now() - timedelta(days=365), days=60)
+    cli.run("items", "import", str(old / "items.jsonl"), "-t", "shop")
+    cli.run("import", str(old / "events.jsonl"), "-t", "shop")
+    newcomer = tmp_path / "newcomer.jsonl"
+    _events(newcomer, [("newcomer", "mug", 0)])  # the one event of a new person, dated now
+    cli.run("import", str(newcomer), "-t", "shop")
+    done = cli.run("train", "-t", "shop", "--models", "hybrid", check=False)
+    assert done.returncode == 0, done.stderr
+    assert "failed" not in done.stderr
+    assert _promoted(cli)["hybrid"] == 1
+
+
+def test_a_model_that_fails_is_named_and_the_others_are_registered(cli, tmp_path) -> None:
+    cli.create_tenant("shop", "eu")
+    events = tmp_path / "events.jsonl"
+    _events(events, [(f"u{p}", item, 20 - p) for p in range(8) for item in ("mug", "tea", "pot")])
+    cli.run("import", str(events), "-t", "shop")
+    done = cli.run(
+        "train", "-t", "shop", "--models", "popularity,ease,itemknn",
+        "--param", "ease.l2=-1000000000", check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "ease could not be trained: LinAlgError" in done.stderr
+    assert "popularity" in done.stdout and "itemknn" in done.stdout  # the table of the others
+    assert _promoted(cli) == {"itemknn": 1, "popularity": 1}

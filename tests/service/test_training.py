@@ -6,14 +6,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
+import pytest
 
 from relevo.config import interaction_weights
 from relevo.domain.events import IngestMode
-from relevo.models.base import People
+from relevo.domain.models import Failed
+from relevo.models.base import ItemFeatures, People
 from relevo.models.hybrid import Snapshot, candidate_features
 from relevo.models.interactions import Interactions
+from relevo.models.session import SessionModel
 from relevo.training.data import TrainingData, from_log
-from relevo.training.models import fit_models
+from relevo.training.models import MODEL_CLASSES, fit_models
 from relevo.training.names import HYBRID_BASES
 from tests.conftest import iso, now
 from tests.unit.test_models import DAY, taste_data
@@ -22,7 +25,7 @@ from tests.unit.test_models import DAY, taste_data
 def test_ranker_features_use_nothing_from_after_the_cutoff() -> None:
     data, items = taste_data(80)
     cutoff = int(np.quantile(data.times, 0.7))
-    bases = {name: fit.model for name, fit in fit_models(HYBRID_BASES, data, items).items()}
+    bases = {name: fit.model for name, fit in fit_models(HYBRID_BASES, data, items).every().items()}
     original = Snapshot.at(bases, data, items, cutoff)
     # The future changes (more rows for the same people and items after the cut-off); the
     # features of the examples must not move, while the labels may.
@@ -107,8 +110,9 @@ def test_an_item_added_a_second_ago_reaches_people_who_like_its_kind(relevo, ten
 def test_training_registers_lineage_and_a_hybrid_that_loads_with_its_bases(relevo, tenant) -> None:
     data, items = taste_data(300)
     source = TrainingData(data, items, "test data", len(data), 0, None, None)
-    trained = relevo.training.train(tenant, source, ["hybrid"])
-    records = {t.record.name: t.record for t in trained}
+    result = relevo.training.train(tenant, source, ["hybrid"])
+    assert result.failed == []
+    records = {t.record.name: t.record for t in result.trained}
     assert set(records) == {*HYBRID_BASES, "hybrid"}
     hybrid = records["hybrid"]
     assert hybrid.lineage["bases"] == {name: 1 for name in HYBRID_BASES}
@@ -122,3 +126,70 @@ def test_training_registers_lineage_and_a_hybrid_that_loads_with_its_bases(relev
     ranks = [(u, r) for u, _, r, _ in answer.rows]
     assert ranks == [("u0", 1), ("u0", 2), ("u0", 3), ("u1", 1), ("u1", 2), ("u1", 3)]
     assert answer.unknown == ["nobody"]
+
+
+def _year_old_tastes(people: int = 40) -> list[dict]:
+    """Purchases a year old: each person buys within one kind of item, a week apart."""
+    kinds = {0: [f"book-{i}" for i in range(6)], 1: [f"tool-{i}" for i in range(6)]}
+    return [
+        _purchase(f"e{p}-{j}", f"u{p}", kinds[p % 2][(p + j) % 6], 400 - p - 7 * j)
+        for p in range(people)
+        for j in range(4)
+    ]
+
+
+def test_a_person_whose_only_event_is_after_the_cutoff_leaves_every_model_trainable(
+    relevo, tenant
+) -> None:
+    # A year of history then one event dated now, of a newcomer: cut by time span, the whole
+    # history fell before the cut-off and only the newcomer after it, and the hybrid crashed.
+    events = [*_year_old_tastes(), _purchase("fresh", "newcomer", "book-0", 0)]
+    relevo.ingest.ingest(tenant, events, mode=IngestMode.BACKFILL)
+    data = from_log(relevo.storage, tenant, interaction_weights(relevo.settings, tenant.tenant_id))
+    result = relevo.training.train(tenant, data, ["hybrid"])
+    assert result.failed == []
+    assert {t.record.name for t in result.trained} == {*HYBRID_BASES, "hybrid"}
+    hybrid = next(t.record for t in result.trained if t.record.name == "hybrid")
+    assert "ndcg@10" in hybrid.metrics
+    assert relevo.registry.promoted(tenant, "hybrid") is not None
+
+
+class Broken(SessionModel):
+    """A base whose fit fails, as any model's may (a bug, memory, a library's refusal)."""
+
+    def fit(self, data: Interactions, items: ItemFeatures) -> None:
+        raise RuntimeError("out of memory")
+
+
+def test_a_model_that_fails_is_reported_and_the_others_register(
+    relevo, tenant, monkeypatch
+) -> None:
+    monkeypatch.setitem(MODEL_CLASSES, "session", Broken)
+    data, items = taste_data(80)
+    source = TrainingData(data, items, "test data", len(data), 0, None, None)
+    result = relevo.training.train(tenant, source, ["popularity", "session", "hybrid"])
+    assert result.failed == [
+        Failed("session", "RuntimeError: out of memory"),
+        Failed("hybrid", "its base session could not be trained"),
+    ]
+    registered = {t.record.name for t in result.trained}
+    assert registered == set(HYBRID_BASES) - {"session"}
+    for name in registered:
+        assert relevo.registry.promoted(tenant, name) is not None
+    assert relevo.registry.promoted(tenant, "session") is None
+    assert relevo.registry.promoted(tenant, "hybrid") is None
+
+
+@pytest.mark.filterwarnings("error")
+def test_an_item_priced_beyond_float32_trains_without_a_warning(relevo, tenant) -> None:
+    relevo.catalog.upsert(
+        tenant,
+        [{"item_id": "yacht", "title": "a yacht", "price": 1e308}, {"item_id": "mug", "price": 4}],
+    )
+    events = [_purchase(f"e{p}", f"u{p}", ("yacht", "mug")[p % 2], p) for p in range(6)]
+    relevo.ingest.ingest(tenant, events, mode=IngestMode.BACKFILL)
+    data = from_log(relevo.storage, tenant, interaction_weights(relevo.settings, tenant.tenant_id))
+    prices = dict(zip(data.interactions.item_ids, data.items.prices, strict=True))
+    assert prices["yacht"] == np.finfo(np.float32).max and prices["mug"] == 4
+    result = relevo.training.train(tenant, data, ["popularity", "content"])
+    assert result.failed == [] and len(result.trained) == 2

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from relevo.domain.items import Item
+from relevo.domain.models import CannotTrain
 from relevo.models.base import Artifact, ItemFeatures, People
 from relevo.models.content import ContentModel
+from relevo.models.hybrid import HybridModel, _cutoff
 from relevo.models.interactions import Interactions
 from relevo.models.neighbors import EaseModel, ItemKnnModel
 from relevo.models.popularity import PopularityModel, TrendingModel
@@ -45,7 +47,7 @@ def taste_data(people: int = 60, seed: int = 3) -> tuple[Interactions, ItemFeatu
 @pytest.fixture(scope="module")
 def fitted():
     data, items = taste_data()
-    return data, fit_models([*BASE_MODELS, "hybrid"], data, items)
+    return data, fit_models([*BASE_MODELS, "hybrid"], data, items).every()
 
 
 @pytest.mark.parametrize("name", [*BASE_MODELS, "hybrid"])
@@ -152,3 +154,28 @@ def test_trending_favours_a_recent_rise_over_steady_sales() -> None:
     model.fit(data, ItemFeatures.empty(data.n_items))
     ids = data.item_ids.tolist()
     assert model.overall[ids.index("rising")] > model.overall[ids.index("steady")]
+
+
+def test_the_hybrid_cuts_by_events_and_refuses_data_with_nothing_to_learn() -> None:
+    data, _ = taste_data(60)
+    late = Interactions.from_rows(
+        [*_rows(data), ("u:newcomer", "rake", 5.0, int(data.times.max()) + 3650 * DAY, None)]
+    )
+    # A newcomer ten years on does not move the cut-off past the whole history: the last
+    # tenth of the events still falls after it.
+    cut = _cutoff(late, 0.1)
+    assert data.times.min() < cut <= data.times.max()
+    assert (late.times >= cut).sum() == pytest.approx(0.1 * len(late), abs=3)
+    alone = Interactions.from_rows(
+        [(f"u:u{p}", "rake", 5.0, p * DAY, None) for p in range(20)]
+    )  # each person's one event: nobody has a past and something new after it
+    hybrid = HybridModel({"popularity": PopularityModel()})
+    with pytest.raises(CannotTrain, match="nothing to learn from"):
+        hybrid.fit(alone, ItemFeatures.empty(alone.n_items))
+
+
+def _rows(data: Interactions) -> list[tuple]:
+    return [
+        (str(data.person_ids[p]), str(data.item_ids[i]), float(w), int(t), None)
+        for p, i, w, t in zip(data.people, data.items, data.weights, data.times, strict=True)
+    ]

@@ -9,12 +9,13 @@ from rich.markup import escape
 from relevo.cli.app import app, console
 from relevo.config import ConfigError
 from relevo.decoding import InvalidInput
-from relevo.domain.models import CorruptArtifact
+from relevo.domain.models import CannotTrain, CorruptArtifact
 from relevo.importing.readers import FileProblem
 
 
 def main() -> None:
-    """Run the CLI; bad input ends with a one-line reason and exit code 2, never a traceback."""
+    """Run the CLI; bad input ends with a one-line reason and exit code 2, a model that cannot
+    be trained with its reason and exit code 1, never a traceback."""
     try:
         app()
     except InvalidInput as error:
@@ -27,3 +28,6 @@ def main() -> None:
     except (ConfigError, FileProblem, CorruptArtifact) as error:
         console.print(f"[red]error:[/red] {escape(str(error))}")
         sys.exit(2)
+    except CannotTrain as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
+        sys.exit(1)

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import typer
 import uvicorn
+from rich.markup import escape
 
 from relevo.api.app import create_app
 from relevo.bootstrap import Relevo, build
@@ -125,18 +126,30 @@ def demo(
 
 
 def _train_demo_models(relevo: Relevo, tenant: Tenant) -> None:
+    """Train every model; one that cannot be trained is named and the demo serves with the
+    others (a placement falls back when its model is missing), rather than not at all."""
     from relevo.config import interaction_weights
     from relevo.training.data import from_log
     from relevo.training.names import MODEL_NAMES
 
     with console.status("training every model on the demo data (about half a minute)"):
         data = from_log(relevo.storage, tenant, interaction_weights(relevo.settings, "demo"))
-        trained = relevo.training.train(tenant, data, list(MODEL_NAMES))
-    hybrid = next(t.record for t in trained if t.record.name == "hybrid")
+        result = relevo.training.train(tenant, data, list(MODEL_NAMES))
+    trained = result.trained
+    hybrid = next((t.record for t in trained if t.record.name == "hybrid"), None)
     console.print(
-        f"trained and promoted {len(trained)} models in {sum(t.seconds for t in trained):.0f} s;"
-        f" hybrid NDCG@10 at its point-in-time check: {hybrid.metrics.get('ndcg@10', 0):.3f}"
+        f"trained and promoted {len(trained)} models in {sum(t.seconds for t in trained):.0f} s"
+        + (
+            f"; hybrid NDCG@10 at its point-in-time check: {hybrid.metrics.get('ndcg@10', 0):.3f}"
+            if hybrid
+            else ""
+        )
     )
+    for failure in result.failed:
+        console.print(
+            f"[yellow]{escape(failure.name)} could not be trained: {escape(failure.reason)}[/yellow]",
+            soft_wrap=True,
+        )
 
 
 def _click(user: str, item: str, **more: object) -> dict[str, object]:

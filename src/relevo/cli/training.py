@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from relevo.bootstrap import Relevo
@@ -21,6 +22,7 @@ from relevo.cli.app import TenantOption, app, console, engine, out, tenant_of
 from relevo.cli.data import FormatOption, JsonOption
 from relevo.config import interaction_weights
 from relevo.decoding import InvalidInput
+from relevo.domain.models import Failed
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
 from relevo.importing.readers import FileProblem, Format
@@ -28,6 +30,7 @@ from relevo.training.names import MODEL_NAMES, model_names, model_params
 
 if TYPE_CHECKING:
     from relevo.training.data import TrainingData
+    from relevo.training.service import Trained
 
 InteractionsOption = typer.Option(
     None,
@@ -109,7 +112,9 @@ def train(
     """Train models on the event log (or a file) and register each as a new version.
 
     Each version records its data window, event count, parameters, offline metrics (measured
-    point-in-time by the hybrid's validation), code version and artifact checksum.
+    point-in-time by the hybrid's validation), code version and artifact checksum. A model that
+    cannot be trained is named with its reason, after the others are registered, and the exit
+    code is then 1.
     """
     relevo = engine()
     found = tenant_of(relevo, tenant)
@@ -117,10 +122,15 @@ def train(
     params = _params(param)
     data = _data(relevo, found, interactions, mapping, event_type, preset, file_format, timezone)
     with console.status(f"training {', '.join(names)} on {len(data.interactions):,} interactions"):
-        trained = relevo.training.train(found, data, names, promote, params)
+        result = relevo.training.train(found, data, names, promote, params)
     if as_json:
-        typer.echo(msgspec.json.encode([t.record for t in trained]))
-        return
+        typer.echo(msgspec.json.encode([t.record for t in result.trained]))
+    else:
+        _print_trained(result.trained, promote, data)
+    _report_failures(result.failed)
+
+
+def _print_trained(trained: list[Trained], promote: bool, data: TrainingData) -> None:
     table = Table("model", "version", "seconds", "ndcg@10", "recall@10", "promoted")
     for t in trained:
         metrics = t.record.metrics
@@ -137,6 +147,19 @@ def train(
         f"{data.events:,} events, {len(data.interactions):,} interactions,"
         f" {data.interactions.n_people:,} people, {data.interactions.n_items:,} items"
     )
+
+
+def _report_failures(failed: list[Failed]) -> None:
+    """Each model that could not be trained, with its reason and no traceback, on stderr; exit
+    code 1 then, so a script notices, though the others are registered (and promoted)."""
+    for failure in failed:
+        console.print(
+            f"[red]failed:[/red] {escape(failure.name)} could not be trained:"
+            f" {escape(failure.reason)}",
+            soft_wrap=True,
+        )
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command("evaluate")
@@ -248,7 +271,7 @@ def recommend_batch(
     else:
         from relevo.training.models import fit_models
 
-        chosen = fit_models(model_names(model), data.interactions, data.items)[model].model
+        chosen = fit_models(model_names(model), data.interactions, data.items).model(model)
     answer = relevo.training.recommend_batch(
         found, chosen, data, user_ids, k, pseudonymous=interactions is None
     )

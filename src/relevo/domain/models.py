@@ -77,6 +77,22 @@ class CorruptArtifact(Exception):
     """
 
 
+class CannotTrain(Exception):
+    """The data gives a model nothing it can learn from; the message says why, for a person.
+
+    An outcome of the data, not a bug: a training run reports it for that model alone and
+    registers the others.
+    """
+
+
+class Failed(msgspec.Struct, frozen=True):
+    """A model a training run could not fit, and why (one line, no traceback): reported beside
+    the versions registered, so one model's failure never loses the others."""
+
+    name: str
+    reason: str
+
+
 def artifact_checksum(files: Mapping[str, bytes]) -> str:
     """SHA-256 over the files in name order, each name and content prefixed by its length, so
     that moving bytes from one file to another, or renaming a file, changes the checksum.

@@ -55,7 +55,7 @@ def evaluate(
 ) -> Evaluation:
     if len(split.people) == 0:
         raise ValueError(f"the {split.protocol} split leaves no person to evaluate")
-    fitted = fit_models(names, split.train, items, params)
+    fitted = fit_models(names, split.train, items, params).every()
     people = People.of(split.train, split.people)
     results = [
         ModelResult(

@@ -42,7 +42,7 @@ class ItemFeatures:
     texts: list[str]
     categories: np.ndarray  # str, "" when unknown
     created_us: np.ndarray  # int64, 0 when unknown
-    prices: np.ndarray  # float32, NaN when unknown
+    prices: np.ndarray  # float32, NaN when unknown; clipped to float32's range (``float32s``)
 
     @classmethod
     def build(cls, item_ids: Sequence[str], catalog: Mapping[str, Item]) -> ItemFeatures:
@@ -64,7 +64,7 @@ class ItemFeatures:
             texts,
             np.asarray(categories, dtype=object),
             np.asarray(created, dtype=np.int64),
-            np.asarray(prices, dtype=np.float32),
+            float32s(prices),
         )
 
     @classmethod
@@ -160,6 +160,21 @@ class Model(Protocol):
     def save(self) -> Artifact: ...
     @classmethod
     def load(cls, artifact: Artifact) -> Self: ...
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def float32s(values: Sequence[float]) -> np.ndarray:
+    """Float32 of values any float64 may hold (a price of 1e308 is valid), clipped to float32's
+    range so that a huge value stays the largest, not infinity with an overflow warning.
+
+    >>> float32s([1.5, 1e308, -1e308, float("nan")]).tolist()[:3] == [1.5, FLOAT32_MAX, -FLOAT32_MAX]
+    True
+    """
+    return np.clip(np.asarray(values, dtype=np.float64), -FLOAT32_MAX, FLOAT32_MAX).astype(
+        np.float32
+    )
 
 
 def columns(scores: np.ndarray, items: np.ndarray | None) -> np.ndarray:

@@ -19,6 +19,8 @@ import lightgbm
 import numpy as np
 import scipy.sparse as sp
 
+from relevo.domain.derived import from_micros
+from relevo.domain.models import CannotTrain
 from relevo.evaluation.metrics import evaluate_rankings
 from relevo.models.base import Artifact, Contribution, ItemFeatures, Model, People
 from relevo.models.interactions import Interactions
@@ -201,14 +203,26 @@ class HybridModel:
         self.validation: dict[str, dict[str, float]] = {}
 
     def fit(self, data: Interactions, items: ItemFeatures) -> None:
-        """Learn the ranker at a cut-off 10% of the time before the end (``label_share``),
-        from 80% of the people active after it; the other 20% measure the ranker and each
-        base, point-in-time (``validation``)."""
-        snapshot = Snapshot.at(self.bases, data, items, _cutoff(data, self.params["label_share"]))
+        """Learn the ranker at a cut-off before the last 10% of the events (``label_share``),
+        from 80% of the people with a past before it and something new after; the other 20%
+        measure the ranker and each base, point-in-time (``validation``). Data that leaves
+        nothing to learn from is ``CannotTrain``."""
+        cutoff = _cutoff(data, self.params["label_share"])
+        snapshot = Snapshot.at(self.bases, data, items, cutoff)
+        if not snapshot.eligible.size:
+            raise CannotTrain(
+                f"no person has events both before the cut-off ({_moment(cutoff)}) and new"
+                " items after it: the ranker has nothing to learn from"
+            )
         rng = np.random.default_rng(self.params["seed"])
         people = rng.permutation(snapshot.eligible)[: self.params["max_people"]]
         held = len(people) // 5 if len(people) >= 10 else 0
         x, y, groups = snapshot.examples(np.sort(people[held:]), self.params["per_source"])
+        if not groups.size:
+            raise CannotTrain(
+                f"no base proposed any item the people active after the cut-off"
+                f" ({_moment(cutoff)}) went on to like: the ranker has nothing to learn from"
+            )
         ranker = lightgbm.LGBMRanker(
             objective="lambdarank",
             n_estimators=self.params["trees"],
@@ -302,8 +316,18 @@ class HybridModel:
 
 
 def _cutoff(data: Interactions, label_share: float) -> int:
-    start, end = int(data.times.min()), int(data.times.max())
-    return end - int((end - start) * label_share)
+    """The time of the first event of the last ``label_share`` of them, counted in events,
+    not in time: one event dated today after years of older history (a newcomer's first
+    click) would otherwise put the whole history before the cut-off and nothing after it."""
+    if not len(data):
+        raise CannotTrain("no interactions to learn from")
+    last = len(data) - 1
+    at = min(last, max(0, int(len(data) * (1 - label_share))))
+    return int(np.partition(data.times, at)[at])
+
+
+def _moment(us: int) -> str:
+    return from_micros(us).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -332,16 +356,16 @@ class Snapshot:
         new = (liked_after - liked_after.multiply(liked_before > 0)).tocsr()
         new.eliminate_zeros()
         eligible = np.flatnonzero((np.diff(liked_before.indptr) > 0) & (np.diff(new.indptr) > 0))
-        fitted = {name: fresh(model) for name, model in bases.items()}
-        for model in fitted.values():
-            model.fit(past, items)
+        fitted = {name: _fit_before(name, model, past, items) for name, model in bases.items()}
         return cls(cutoff, past, fitted, Facts.of(past, items, cutoff), new, eligible)
 
     def examples(
         self, people: np.ndarray, per_source: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Features, labels and group sizes of these people's candidates, for lambdarank."""
-        xs, ys, groups = [], [], []
+        """Features, labels and group sizes of these people's candidates, for lambdarank;
+        people with no positive candidate (or none at all) give none."""
+        xs = [np.empty((0, 2 * len(self.bases) + len(FACT_FEATURES)), dtype=np.float32)]
+        ys, groups = [np.empty(0, dtype=np.float32)], [np.empty(0, dtype=np.int64)]
         for start in range(0, len(people), CHUNK):
             chunk = people[start : start + CHUNK]
             rows, cols, x = candidate_features(
@@ -367,3 +391,16 @@ class Snapshot:
             )
             for name, model in models.items()
         }
+
+
+def _fit_before(name: str, model: Model, past: Interactions, items: ItemFeatures) -> Model:
+    """A fresh copy of a base fitted on the events before the cut-off; one that cannot be is
+    ``CannotTrain`` naming it, since the ranker cannot be learned without it."""
+    copy = fresh(model)
+    try:
+        copy.fit(past, items)
+    except Exception as error:
+        raise CannotTrain(
+            f"its base {name} could not be fitted on the events before the cut-off: {error}"
+        ) from error
+    return copy

@@ -1,17 +1,20 @@
 """The model classes Relevo trains, by name, and fitting any set of them at once.
 
 The hybrid ranks the candidates of the base models it names (``HYBRID_BASES``), so asking for
-it fits those too.
+it fits those too. A model whose fit fails is reported by name and reason beside the others,
+which are kept: one model's failure never costs a run its other models.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from relevo.decoding import InvalidInput
+from relevo.domain.models import CannotTrain, Failed
 from relevo.domain.violations import Violation
 from relevo.models.base import ItemFeatures, Model
 from relevo.models.content import ContentModel
@@ -35,11 +38,40 @@ BASE_MODELS: dict[str, type] = {
 }
 MODEL_CLASSES: dict[str, type] = {**BASE_MODELS, "hybrid": HybridModel}
 
+log = logging.getLogger("relevo.training")
+
 
 @dataclass(frozen=True)
 class Fitted:
     model: Model
     seconds: float  # its own fit; a hybrid's includes fitting its bases
+
+
+@dataclass(frozen=True)
+class Fits:
+    """What one run fitted (in fitting order, bases before the hybrid) and what failed."""
+
+    fitted: dict[str, Fitted]
+    failed: list[Failed]
+
+    def model(self, name: str) -> Model:
+        """The fitted model of that name, for a caller that needs that one: ``CannotTrain``
+        with its reason if it failed."""
+        self._refuse([f for f in self.failed if f.name == name])
+        return self.fitted[name].model
+
+    def every(self) -> dict[str, Fitted]:
+        """Every model, for a caller whose answer needs them all (a comparison): otherwise
+        ``CannotTrain`` naming each failure."""
+        self._refuse(self.failed)
+        return self.fitted
+
+    @staticmethod
+    def _refuse(failed: list[Failed]) -> None:
+        if failed:
+            raise CannotTrain(
+                "; ".join(f"{f.name} could not be trained: {f.reason}" for f in failed)
+            )
 
 
 def check_params(params: Mapping[str, Mapping[str, float]]) -> None:
@@ -71,25 +103,69 @@ def fit_models(
     interactions: Interactions,
     items: ItemFeatures,
     params: Mapping[str, Mapping[str, float]] | None = None,
-) -> dict[str, Fitted]:
+) -> Fits:
     """Fit each named model (and the bases a hybrid needs) on the same data, each with its
-    ``params`` over its defaults."""
+    ``params`` over its defaults. Parameters a model does not have stop the run before any
+    work (``InvalidInput``); a fit that fails is that model's failure alone, and a hybrid
+    whose base failed is failed too, since it cannot rank without it."""
     params = params or {}
-    wanted = list(names)
-    needed = list(dict.fromkeys([n for n in wanted if n != "hybrid"]))
+    check_params(params)
+    wanted = list(dict.fromkeys(names))
+    needed = [n for n in wanted if n != "hybrid"]
     if "hybrid" in wanted:
         needed += [n for n in HYBRID_BASES if n not in needed]
-    fitted: dict[str, Fitted] = {}
+    fits = Fits({}, [])
     for name in needed:
-        model = build_model(name, params.get(name, {}))
-        started = time.perf_counter()
-        model.fit(interactions, items)
-        fitted[name] = Fitted(model, time.perf_counter() - started)
+        _keep(fits, name, _fit(name, params.get(name, {}), interactions, items))
     if "hybrid" in wanted:
-        bases = {name: fitted[name].model for name in HYBRID_BASES}
-        hybrid = build_model("hybrid", params.get("hybrid", {}), bases=bases)
-        started = time.perf_counter()
-        hybrid.fit(interactions, items)
-        own = time.perf_counter() - started
-        fitted["hybrid"] = Fitted(hybrid, own + sum(fitted[n].seconds for n in HYBRID_BASES))
-    return {name: fitted[name] for name in [*needed, *(["hybrid"] if "hybrid" in wanted else [])]}
+        _keep(fits, "hybrid", _fit_hybrid(fits, params.get("hybrid", {}), interactions, items))
+    return fits
+
+
+def _fit_hybrid(
+    fits: Fits, params: Mapping[str, float], interactions: Interactions, items: ItemFeatures
+) -> Fitted | Failed:
+    """The hybrid on the bases fitted in this run; its time includes theirs."""
+    missing = [name for name in HYBRID_BASES if name not in fits.fitted]
+    if missing:
+        return Failed("hybrid", f"its base {', '.join(missing)} could not be trained")
+    bases = {name: fits.fitted[name].model for name in HYBRID_BASES}
+    done = _fit("hybrid", params, interactions, items, bases=bases)
+    if isinstance(done, Failed):
+        return done
+    return Fitted(done.model, done.seconds + sum(fits.fitted[n].seconds for n in HYBRID_BASES))
+
+
+def _fit(
+    name: str,
+    params: Mapping[str, float],
+    interactions: Interactions,
+    items: ItemFeatures,
+    **parts: object,
+) -> Fitted | Failed:
+    """One model fitted, or why not: any exception is caught here, because a model's failure
+    (bad data for it, a parameter its library refuses, a bug) must not lose the others."""
+    started = time.perf_counter()
+    try:
+        model = build_model(name, params, **parts)
+        model.fit(interactions, items)
+    except Exception as error:
+        log.debug("%s could not be trained", name, exc_info=True)  # the trace, for debugging
+        return Failed(name, _reason(error))
+    return Fitted(model, time.perf_counter() - started)
+
+
+def _keep(fits: Fits, name: str, done: Fitted | Failed) -> None:
+    if isinstance(done, Failed):
+        fits.failed.append(done)
+    else:
+        fits.fitted[name] = done
+
+
+def _reason(error: Exception) -> str:
+    """One line a person can act on: a domain refusal's own words, else the error's type and
+    message (a library's message alone, such as "kth out of bounds", hides what failed)."""
+    text = " ".join(str(error).split())
+    if isinstance(error, CannotTrain):
+        return text
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -2,9 +2,10 @@
 
 ``train`` fits the models on the whole log (or a file), registers each as its name's next
 version with the data window, event count, parameters, metrics, code version and checksum,
-and promotes them unless told not to. The offline metrics registered come from the hybrid's
-point-in-time validation (each base and the hybrid measured on people held out of the ranker's
-training, at the cut-off); a model trained without the hybrid registers none.
+and promotes them unless told not to. A model that cannot be fitted is reported (``Failed``)
+and the others are registered all the same. The offline metrics registered come from the
+hybrid's point-in-time validation (each base and the hybrid measured on people held out of the
+ranker's training, at the cut-off); a model trained without the hybrid registers none.
 
 The numerical libraries are imported where they are used, not with this module: bootstrap wires
 this service into every command, and most commands never train.
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from relevo import __version__
 from relevo.decoding import InvalidInput
-from relevo.domain.models import ModelRecord, NewModel
+from relevo.domain.models import Failed, ModelRecord, NewModel
 from relevo.domain.pseudonyms import Pseudonymizer
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
@@ -27,12 +28,22 @@ from relevo.registry.service import RegistryService
 if TYPE_CHECKING:
     from relevo.models.base import Model
     from relevo.training.data import TrainingData
+    from relevo.training.models import Fitted
 
 
 @dataclass(frozen=True)
 class Trained:
     record: ModelRecord
     seconds: float
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """A run's outcome: the versions registered, and the models that could not be trained
+    (the caller decides what a partial run means; nothing good is lost to it)."""
+
+    trained: list[Trained]
+    failed: list[Failed]
 
 
 @dataclass(frozen=True)
@@ -57,8 +68,9 @@ class TrainingService:
         names: Sequence[str],
         promote: bool = True,
         params: Mapping[str, Mapping[str, float]] | None = None,
-    ) -> list[Trained]:
-        """Fit, register (and promote) each named model; bases before the hybrid on them."""
+    ) -> TrainingResult:
+        """Fit, register (and promote) each named model that can be fitted, bases before the
+        hybrid on them; report the others."""
         if len(data.interactions) == 0:
             raise InvalidInput(
                 [
@@ -71,35 +83,53 @@ class TrainingService:
         from relevo.models.hybrid import HybridModel
         from relevo.training.models import fit_models
 
-        fitted = fit_models(names, data.interactions, data.items, params)
-        hybrid = fitted["hybrid"].model if "hybrid" in fitted else None
+        fits = fit_models(names, data.interactions, data.items, params)
+        hybrid = fits.fitted["hybrid"].model if "hybrid" in fits.fitted else None
         metrics = hybrid.validation if isinstance(hybrid, HybridModel) else {}
         trained: list[Trained] = []
         versions: dict[str, int] = {}
-        for name, fit in fitted.items():
-            lineage = {"source": data.source}
-            if isinstance(fit.model, HybridModel):
-                lineage["bases"] = {base: versions[base] for base in fit.model.bases}
-            record = self._registry.register(
-                tenant,
-                NewModel(
-                    name=name,
-                    kind=fit.model.kind,
-                    data_from=data.data_from,
-                    data_to=data.data_to,
-                    event_count=data.events,
-                    params=dict(fit.model.params),  # type: ignore[attr-defined]
-                    metrics=metrics.get(name, {}),
-                    code_version=__version__,
-                    lineage=lineage,
-                    train_seconds=round(fit.seconds, 3),
-                ),
-                fit.model.save().to_files(),
-                promote=promote,
+        for name, fit in fits.fitted.items():
+            record = self._register(
+                tenant, data, name, fit, metrics.get(name, {}), versions, promote
             )
             versions[name] = record.version
             trained.append(Trained(record, fit.seconds))
-        return trained
+        return TrainingResult(trained, fits.failed)
+
+    def _register(
+        self,
+        tenant: Tenant,
+        data: TrainingData,
+        name: str,
+        fit: Fitted,
+        metrics: dict[str, float],
+        versions: Mapping[str, int],
+        promote: bool,
+    ) -> ModelRecord:
+        """One fitted model as its name's next version; a hybrid's lineage names the versions
+        of its bases registered just before it (``versions``)."""
+        from relevo.models.hybrid import HybridModel
+
+        lineage: dict[str, object] = {"source": data.source}
+        if isinstance(fit.model, HybridModel):
+            lineage["bases"] = {base: versions[base] for base in fit.model.bases}
+        return self._registry.register(
+            tenant,
+            NewModel(
+                name=name,
+                kind=fit.model.kind,
+                data_from=data.data_from,
+                data_to=data.data_to,
+                event_count=data.events,
+                params=dict(fit.model.params),  # type: ignore[attr-defined]
+                metrics=metrics,
+                code_version=__version__,
+                lineage=lineage,
+                train_seconds=round(fit.seconds, 3),
+            ),
+            fit.model.save().to_files(),
+            promote=promote,
+        )
 
     def load(
         self, tenant: Tenant, name: str, version: int | None = None
