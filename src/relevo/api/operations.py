@@ -19,7 +19,12 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Ready when every store takes a write; else 503, naming each store that cannot and why."""
+    """Ready when the decision path is warm (the first decisions will not wait for a load) and
+    every store takes a write; else 503, naming each store that cannot and why."""
+    warm_up = request.app.warm_up
+    if not warm_up.ready:
+        reason = warm_up.failure or "loading the promoted models and catalogs"
+        return not_ready("Warming up", [("decisions", "warming_up", reason)])
     faults = await run_in_threadpool(engine(request).storage.unwritable)
     if faults:
         return not_ready(
