@@ -207,7 +207,14 @@ OPERATIONS: tuple[tuple[str, str, str, str | None, Any, tuple[str, Any]], ...] =
         ("200", {"$ref": "#/components/schemas/DecisionRecord"}),
     ),
     ("get", "/healthz", "The process is alive", None, None, ("200", {"type": "object"})),
-    ("get", "/readyz", "Storage is reachable", None, None, ("200", {"type": "object"})),
+    (
+        "get",
+        "/readyz",
+        "Warm (models and catalogs loaded) and every store takes a write; else 503 naming why",
+        None,
+        None,
+        ("200", {"type": "object"}),
+    ),
     (
         "get",
         "/metrics",
