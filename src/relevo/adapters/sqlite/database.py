@@ -221,7 +221,8 @@ class Database:
 
     def _forget(self, reader: sqlite3.Connection) -> None:
         with self.lock:
-            self._readers.remove(reader)
+            if reader in self._readers:  # ``close`` may have closed them all meanwhile
+                self._readers.remove(reader)
         reader.close()
 
     def data_version(self) -> int:
