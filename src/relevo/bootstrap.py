@@ -26,6 +26,7 @@ from relevo.training.service import TrainingService
 
 if TYPE_CHECKING:
     from relevo.decide.service import DecisionService
+    from relevo.decide.serving import ServingState
 
 
 @dataclass
@@ -45,16 +46,22 @@ class Relevo:
     pseudonymizer_for: Callable[[str], Pseudonymizer]
 
     @cached_property
+    def serving(self) -> ServingState:
+        """The promoted models and catalogs decisions serve from, loaded on first use."""
+        from relevo.decide.serving import ServingState
+
+        return ServingState(self.storage, self.registry, self.training)
+
+    @cached_property
     def decisions(self) -> DecisionService:
         """Built on first use: it loads the numerical libraries, which commands that never
         decide (import, --help...) should not pay for."""
         from relevo.decide.service import DecisionService
-        from relevo.decide.serving import ServingState
 
         settings = self.settings
         service = DecisionService(
             self.storage,
-            ServingState(self.storage, self.registry, self.training),
+            self.serving,
             self.pseudonymizer_for,
             self.people.home_region,
             placement_strategies(settings),
@@ -63,6 +70,16 @@ class Relevo:
         )
         service.start_refreshing()
         return service
+
+    def warm_up(self) -> int:
+        """Load what the first decisions need, so that none waits for it: the decision service
+        (and its libraries), then each tenant's catalog and promoted models. Returns how many
+        tenants were warmed."""
+        from relevo.decide.warmup import served_models, warm_serving
+
+        assert self.decisions is not None  # built now, not by the first request
+        models = served_models(placement_strategies(self.settings))
+        return warm_serving(self.serving, self.tenancy.tenants(), models)
 
     def close(self) -> None:
         if "decisions" in self.__dict__:  # built (and refreshing) only if something decided

@@ -27,6 +27,25 @@ from relevo.domain.tenants import ApiKey, Tenant
 from relevo.domain.violations import Violation
 
 
+class StorageUnavailable(Exception):
+    """A store cannot take a write (or serve a read) now, for a cause outside the program: a
+    read-only file or folder, a full disk, an I/O error, a lock held too long.
+
+    Adapters raise it for such faults only, never for a programming error, so that callers can
+    answer "try again later" (HTTP 503 with ``Retry-After``) instead of a failure of their own;
+    an adapter recovers by itself once the cause is fixed, without a restart.
+    """
+
+    def __init__(self, store: str, rule: str, detail: str, retry_after_s: int = 5) -> None:
+        super().__init__(f"{store}: {detail}")
+        self.store = store
+        """Which store: ``control``, ``tenant <id>``, ``tenant <id> region <name>``."""
+        self.rule = rule
+        """Why, as a stable word: ``read_only``, ``disk_full``, ``io_error``, ``busy``..."""
+        self.detail = detail
+        self.retry_after_s = retry_after_s
+
+
 class LoggedEvent(msgspec.Struct, frozen=True):
     """An event as the log holds it: its position, when it was received, and the event."""
 
@@ -367,6 +386,12 @@ class Storage(Protocol):
     def people(self, tenant_id: str) -> PeopleDirectory: ...
     def partition(self, tenant_id: str, region: str) -> RegionPartition: ...
     def models(self, tenant_id: str) -> ModelRegistry: ...
+    def unwritable(self) -> list[StorageUnavailable]:
+        """Every store (the control store, each tenant's stores) that cannot take a write now,
+        with the reason; empty when all can. Writes nothing that stays, and is cheap enough to
+        run every second (readiness)."""
+        ...
+
     def close(self) -> None: ...
 
 

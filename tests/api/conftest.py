@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,22 +33,33 @@ class Server:
     relevo: Relevo
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Iterator[Server]:
-    relevo = build(make_settings(Path(tmp_path_factory.mktemp("api")) / "data"))
+@contextmanager
+def running(relevo: Relevo, ready: bool = True) -> Iterator[Server]:
+    """A uvicorn server over ``relevo`` in a thread, once it listens (and, if ``ready``, once
+    ``/readyz`` says so: the decision path is warm); stopped on exit."""
     port = free_port()
     config = uvicorn.Config(create_app(relevo), host="127.0.0.1", port=port, log_level="warning")
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
+    url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 10
-    while not instance.started:
+    while not instance.started or (ready and httpx.get(url + "/readyz").status_code != 200):
         if time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start within 10 s")
+            raise RuntimeError("the test server was not ready within 10 s")
         time.sleep(0.02)
-    yield Server(f"http://127.0.0.1:{port}", relevo)
-    instance.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield Server(url, relevo)
+    finally:
+        instance.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Iterator[Server]:
+    relevo = build(make_settings(Path(tmp_path_factory.mktemp("api")) / "data"))
+    with running(relevo) as started:
+        yield started
     relevo.close()
 
 

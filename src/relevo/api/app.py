@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from relevo.api.openapi import DOCS_HTML, openapi_document
 from relevo.api.problems import EXCEPTION_HANDLERS
 from relevo.bootstrap import Relevo
 from relevo.config import placement_strategies
+from relevo.decide.warmup import WarmUp
 from relevo.monitoring import LatencyMiddleware, metrics_endpoint
 
 SWITCH_INTERVAL_S = 0.0005
@@ -34,8 +36,20 @@ class RelevoApp(Starlette):
     ``State.__getattr__``) and a decision looks three times."""
 
     def __init__(self, relevo: Relevo, **options: Any) -> None:
-        super().__init__(**options)
+        self.warm_up = WarmUp(relevo.warm_up)
+        """Started with the server; readiness and the first decisions wait for it."""
+        super().__init__(lifespan=_lifespan, **options)
         self.relevo = relevo
+
+
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    """Warm the decision path in a thread as the server starts: the server answers (``/healthz``
+    at once, ``/readyz`` with 503 until warm) while the models load."""
+    assert isinstance(app, RelevoApp)
+    app.warm_up.start()
+    yield
+    app.warm_up.stop()
 
 
 def create_app(relevo: Relevo) -> HotRoutes:

@@ -154,7 +154,11 @@ OPERATIONS: tuple[Operation, ...] = (
         ("200", ref("DecisionRecord")),
     ),
     Operation("get", "/healthz", "The process is alive", None, ("200", {"type": "object"})),
-    Operation("get", "/readyz", "Storage is reachable", None, ("200", {"type": "object"})),
+    Operation(
+        "get", "/readyz",
+        "Warm (models and catalogs loaded) and every store takes a write; else 503 naming why",
+        None, ("200", {"type": "object"}),
+    ),
     Operation(
         "get", "/metrics", "Prometheus metrics (text exposition format)", None,
         ("200", {"type": "string"}),

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from relevo.api.http import authorize, engine, json_response, query_int
-from relevo.api.problems import Problem
+from relevo.api.problems import Problem, problem_response
 from relevo.domain.tenants import Scope
 from relevo.domain.violations import Violation
+
+READY_RETRY_S = 1
+"""What a 503 from ``/readyz`` asks a balancer to wait before asking again."""
 
 
 async def healthz(request: Request) -> Response:
@@ -16,11 +20,32 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    try:
-        engine(request).tenancy.ping()
-    except Exception as error:
-        raise Problem(503, f"Storage is not reachable: {error}") from None
+    """Ready when the decision path is warm (the first decisions will not wait for a load) and
+    every store takes a write; else 503, naming each store that cannot and why."""
+    warm_up = request.app.warm_up
+    if not warm_up.ready:
+        reason = warm_up.failure or "loading the promoted models and catalogs"
+        return not_ready("Warming up", [("decisions", "warming_up", reason)])
+    faults = await run_in_threadpool(engine(request).storage.unwritable)
+    if faults:
+        return not_ready(
+            "Storage cannot take writes", [(f.store, f.rule, f.detail) for f in faults]
+        )
     return json_response({"status": "ready"})
+
+
+def not_ready(title: str, checks: list[tuple[str, str, str]]) -> Response:
+    """A 503 problem listing the failed checks, with when to ask again."""
+    detail = "; ".join(f"{store}: {detail}" for store, _, detail in checks)
+    problem = Problem(
+        503,
+        detail,
+        title=title,
+        checks=[{"check": store, "rule": rule, "detail": d} for store, rule, d in checks],
+    )
+    response = problem_response(problem, "/readyz")
+    response.headers["Retry-After"] = str(READY_RETRY_S)
+    return response
 
 
 async def list_quarantine(request: Request) -> Response:

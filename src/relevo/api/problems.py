@@ -19,6 +19,7 @@ from starlette.routing import Match
 
 from relevo.decoding import InvalidInput
 from relevo.domain.violations import Violation
+from relevo.ports import StorageUnavailable
 
 log = logging.getLogger("relevo.api")
 
@@ -123,7 +124,20 @@ def route_of(request: Request) -> str:
     return "(no route)"
 
 
+async def handle_storage_unavailable(request: Request, exc: Exception) -> Response:
+    """A storage fault is the server's, and passes once its cause is fixed: 503 with when to
+    try again, never a 500 (a write may be sent again as it was: events are deduplicated on
+    their ids, and the other writes are idempotent)."""
+    assert isinstance(exc, StorageUnavailable)
+    detail = f"Storage cannot serve this request now ({exc.rule}); retry after Retry-After."
+    problem = Problem(503, detail, store=exc.store, rule=exc.rule)
+    response = problem_response(problem, request.url.path)
+    response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
+
+
 EXCEPTION_HANDLERS = {
+    StorageUnavailable: handle_storage_unavailable,
     Problem: handle_problem,
     InvalidInput: handle_invalid_input,
     HTTPException: handle_http,

@@ -27,6 +27,7 @@ async def _decide(request: Incoming, ranking: bool) -> Response:
     if asked is None or problems:
         status = 400 if problems and problems[0].rule == "json" else 422
         raise Problem(status, "The request breaks the decision contract.", problems)
+    await request.app.warm_up.settled()  # the models load in a thread, not on the loop
     decision = await engine(request).decisions.decide_async(tenant, asked)
     return json_response(decision)
 
@@ -42,6 +43,7 @@ async def post_rank(request: Incoming) -> Response:
 async def get_similar(request: Request) -> Response:
     _, tenant = authorize(request, Scope.SERVE)
     k = query_int(request, "k", 10, 1, 100)
+    await request.app.warm_up.settled()
     try:
         found = await run_in_threadpool(
             engine(request).decisions.similar, tenant, request.path_params["item_id"], k

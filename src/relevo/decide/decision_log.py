@@ -3,7 +3,9 @@
 An answer must never wait on (or fail because of) its trace: ``record`` only appends the
 encoded trace to a bounded queue, and one background thread writes what has queued up in
 batches, one transaction per tenant and region. When the queue is full the trace is dropped and
-counted (``dropped``), because a late or lost trace costs far less than a late answer.
+counted (``dropped``), because a late or lost trace costs far less than a late answer. So is a
+batch the storage refuses (a read-only file, a full disk): the writer logs the fault once, drops
+and counts what it refuses, and writes again as soon as the store takes writes.
 
 The queue is a ``deque`` and the writer is woken by an ``Event`` only when it sleeps: a
 ``queue.Queue`` took a lock and notified a condition on every answer (about 5 µs of the event
@@ -21,7 +23,7 @@ from collections.abc import Iterable
 from relevo.domain.decisions import Trace, decision_region
 from relevo.domain.tenants import Tenant
 from relevo.monitoring import TRACES_DROPPED
-from relevo.ports import EncodedTrace, Outcome, Storage
+from relevo.ports import EncodedTrace, Outcome, Storage, StorageUnavailable
 
 log = logging.getLogger("relevo.decide")
 
@@ -50,6 +52,7 @@ class DecisionLog:
         self._linger = linger_s
         self._lock = threading.Lock()
         self._closed = False
+        self._failing: dict[tuple[str, str], int] = {}  # partition: traces lost in its fault
         self.dropped = 0
         """Traces that will never be written: queue full, log closed, or the write failed."""
         self._thread = threading.Thread(target=self._run, name="relevo-decision-log", daemon=True)
@@ -131,6 +134,8 @@ class DecisionLog:
                 for trace in traces:
                     if trace.shared is not None:
                         trace.shared.stored = True
+            except StorageUnavailable as fault:
+                self._lost_to_fault((tenant_id, region), fault, len(traces))
             except Exception:
                 log.exception(
                     "lost %d decision traces of tenant %s in region %s",
@@ -139,3 +144,31 @@ class DecisionLog:
                     region,
                 )
                 self._drop(len(traces))
+            else:
+                self._resumed((tenant_id, region))
+
+    def _lost_to_fault(self, key: tuple[str, str], fault: StorageUnavailable, count: int) -> None:
+        """Drop and count traces a storage fault refused; say so once a fault, not once a
+        batch (a batch every 50 ms would flood the log while a disk is full)."""
+        self._drop(count)
+        if key not in self._failing:
+            log.warning(
+                "decision traces of tenant %s in region %s cannot be written (%s: %s);"
+                " dropping them until the store takes writes again",
+                *key,
+                fault.rule,
+                fault.detail,
+            )
+        self._failing[key] = self._failing.get(key, 0) + count
+
+    def _resumed(self, key: tuple[str, str]) -> None:
+        """Say that a partition takes traces again after a fault, and how many it lost."""
+        if self._failing:
+            lost = self._failing.pop(key, None)
+            if lost is not None:
+                log.warning(
+                    "decision traces of tenant %s in region %s are written again;"
+                    " %d were lost during the fault",
+                    *key,
+                    lost,
+                )

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from relevo.adapters.sqlite import control, region, tenant
 from relevo.adapters.sqlite.change_board import ChangeBoard
 from relevo.adapters.sqlite.control import SqliteTenantDirectory
 from relevo.adapters.sqlite.database import Database, Synchronous
+from relevo.adapters.sqlite.faults import fault_of
 from relevo.adapters.sqlite.region import SqliteRegionPartition
 from relevo.adapters.sqlite.registry import SqliteModelRegistry
 from relevo.adapters.sqlite.tenant import SqliteCatalog, SqlitePeopleDirectory, SqliteSchemaRegistry
 from relevo.domain.tenants import RegionName, TenantId
+from relevo.ports import StorageUnavailable
 
 
 class SqliteStorage:
@@ -26,17 +30,27 @@ class SqliteStorage:
             tuple[SqliteCatalog, SqliteSchemaRegistry, SqlitePeopleDirectory, SqliteModelRegistry],
         ] = {}
         self._partitions: dict[tuple[str, str], SqliteRegionPartition] = {}
-        self.tenants = SqliteTenantDirectory(
-            self._open(data_dir / "control.sqlite3", control.MIGRATIONS)
-        )
+        self._control = self._open(data_dir / "control.sqlite3", control.MIGRATIONS, "control")
+        self.tenants = SqliteTenantDirectory(self._control)
 
-    def _open(self, path: Path, migrations: tuple[str, ...]) -> Database:
+    def _open(self, path: Path, migrations: tuple[str, ...], name: str) -> Database:
+        """The file's one ``Database``; one that cannot be opened now is tried again next time."""
         with self._lock:
             database = self._databases.get(path)
             if database is None:
-                database = Database(path, migrations, self._synchronous)
+                database = Database(path, migrations, self._synchronous, name)
                 self._databases[path] = database
             return database
+
+    def _tenant_database(self, tenant_id: str) -> Database:
+        folder = self._tenant_dir(tenant_id)
+        return self._open(folder / "tenant.sqlite3", tenant.MIGRATIONS, f"tenant {tenant_id}")
+
+    def _region_database(self, tenant_id: str, region_name: str) -> Database:
+        if not region_name.replace("-", "").isalnum():
+            raise ValueError(f"invalid region {region_name!r}")
+        path = self._tenant_dir(tenant_id) / f"region-{region_name}.sqlite3"
+        return self._open(path, region.MIGRATIONS, f"tenant {tenant_id} region {region_name}")
 
     def _tenant_dir(self, tenant_id: TenantId) -> Path:
         # Tenant ids are validated slugs; refuse anything else so a path can never escape.
@@ -48,7 +62,7 @@ class SqliteStorage:
         stores = self._stores.get(tenant_id)
         if stores is None:
             folder = self._tenant_dir(tenant_id)
-            db = self._open(folder / "tenant.sqlite3", tenant.MIGRATIONS)
+            db = self._tenant_database(tenant_id)
             stores = (
                 SqliteCatalog(db),
                 SqliteSchemaRegistry(db),
@@ -75,17 +89,33 @@ class SqliteStorage:
         found = self._partitions.get(key)
         if found is not None:
             return found
-        if not region_name.replace("-", "").isalnum():
-            raise ValueError(f"invalid region {region_name!r}")
-        path = self._tenant_dir(tenant_id) / f"region-{region_name}.sqlite3"
         with self._lock:  # one partition, and one board mapping, per file
             found = self._partitions.get(key)
             if found is None:
-                found = SqliteRegionPartition(
-                    self._open(path, region.MIGRATIONS), ChangeBoard(path.with_suffix(".changes"))
-                )
+                database = self._region_database(tenant_id, region_name)
+                found = SqliteRegionPartition(database, _board(database))
                 self._partitions[key] = found
         return found
+
+    def unwritable(self) -> list[StorageUnavailable]:
+        """Probes the control file, then every tenant's file and region files."""
+        faults = [self._control.probe()]
+        try:
+            tenants = self.tenants.tenants()
+        except StorageUnavailable as fault:
+            return [f for f in (*faults, fault) if f is not None]
+        for one in tenants:
+            faults.append(self._probe(partial(self._tenant_database, one.tenant_id)))
+            for name in one.regions:
+                faults.append(self._probe(partial(self._region_database, one.tenant_id, name)))
+        return [f for f in faults if f is not None]
+
+    @staticmethod
+    def _probe(database: Callable[[], Database]) -> StorageUnavailable | None:
+        try:
+            return database().probe()
+        except StorageUnavailable as fault:  # it could not even be opened
+            return fault
 
     def close(self) -> None:
         with self._lock:
@@ -95,3 +125,13 @@ class SqliteStorage:
             for partition in self._partitions.values():
                 partition.close()
             self._partitions.clear()
+
+
+def _board(database: Database) -> ChangeBoard:
+    """The change board beside a region file; a folder that refuses it is a storage fault."""
+    try:
+        return ChangeBoard(database.path.with_suffix(".changes"))
+    except OSError as error:
+        fault = fault_of(database.name, error)
+        assert fault is not None  # every OSError is one
+        raise fault from error
