@@ -10,12 +10,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 
 from relevo.api.app import create_app
+from relevo.api.hot_routes import HotRoutes
 from relevo.bootstrap import Relevo, build
 from relevo.domain.tenants import Scope, Tenant
 from tests.conftest import make_settings
@@ -31,6 +33,11 @@ def free_port() -> int:
 class Server:
     url: str
     relevo: Relevo
+    app: HotRoutes
+
+    @property
+    def openapi(self) -> dict[str, Any]:
+        return httpx.get(self.url + "/openapi.json").json()
 
 
 @contextmanager
@@ -38,7 +45,8 @@ def running(relevo: Relevo, ready: bool = True) -> Iterator[Server]:
     """A uvicorn server over ``relevo`` in a thread, once it listens (and, if ``ready``, once
     ``/readyz`` says so: the decision path is warm); stopped on exit."""
     port = free_port()
-    config = uvicorn.Config(create_app(relevo), host="127.0.0.1", port=port, log_level="warning")
+    app = create_app(relevo)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
@@ -49,7 +57,7 @@ def running(relevo: Relevo, ready: bool = True) -> Iterator[Server]:
             raise RuntimeError("the test server was not ready within 10 s")
         time.sleep(0.02)
     try:
-        yield Server(url, relevo)
+        yield Server(url, relevo, app)
     finally:
         instance.should_exit = True
         thread.join(timeout=10)

@@ -131,9 +131,7 @@ async def handle_storage_unavailable(request: Request, exc: Exception) -> Respon
     assert isinstance(exc, StorageUnavailable)
     detail = f"Storage cannot serve this request now ({exc.rule}); retry after Retry-After."
     problem = Problem(503, detail, store=exc.store, rule=exc.rule)
-    response = problem_response(problem, request.url.path)
-    response.headers["Retry-After"] = str(exc.retry_after_s)
-    return response
+    return problem_response(problem, request.url.path, {"Retry-After": str(exc.retry_after_s)})
 
 
 EXCEPTION_HANDLERS = {

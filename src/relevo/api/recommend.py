@@ -8,9 +8,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from relevo.api.http import Incoming, authorize, engine, json_response, query_int, read_body
+from relevo.api.http import (
+    Incoming,
+    authorize,
+    engine,
+    json_response,
+    malformed_body,
+    query_int,
+    read_body,
+)
 from relevo.api.problems import Problem
-from relevo.decoding import InvalidInput, decode
+from relevo.decoding import MALFORMED_RULES, InvalidInput, decode
 from relevo.domain.decisions import DecisionRequest
 from relevo.domain.tenants import Scope
 from relevo.domain.violations import Violation
@@ -25,8 +33,9 @@ async def _decide(request: Incoming, ranking: bool) -> Response:
     if asked is not None and not ranking and asked.candidates is not None:
         problems = [Violation("/candidates", "rank_only", "belongs to POST /v1/rank")]
     if asked is None or problems:
-        status = 400 if problems and problems[0].rule == "json" else 422
-        raise Problem(status, "The request breaks the decision contract.", problems)
+        if problems[0].rule in MALFORMED_RULES:
+            raise malformed_body(problems)
+        raise Problem(422, "The request breaks the decision contract.", problems)
     await request.app.warm_up.settled()  # the models load in a thread, not on the loop
     decision = await engine(request).decisions.decide_async(tenant, asked)
     return json_response(decision)
