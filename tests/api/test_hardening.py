@@ -110,7 +110,7 @@ def test_a_500_is_logged_without_the_path_or_message(server, caplog) -> None:
         response = asyncio.run(handle_unexpected(Request(scope), KeyError(raw)))
     assert response.status_code == 500
     logged = caplog.text
-    assert "KeyError" in logged and "/v1/people/{user_id:path}" in logged
+    assert "KeyError" in logged and "/v1/people/{user_id:id}" in logged
     assert raw not in logged
 
 
@@ -148,6 +148,11 @@ def test_a_405_lists_every_method_of_the_path(account) -> None:
     answer = account.admin.request("PATCH", "/v1/items/sku-1")
     assert answer.status_code == 405
     assert set(answer.headers["allow"].split(", ")) == {"GET", "HEAD", "PUT", "DELETE"}
+    similar = account.admin.put("/v1/items/sku-1/similar", json={})
+    assert similar.status_code == 405 and set(similar.headers["allow"].split(", ")) == {
+        "GET",
+        "HEAD",
+    }
     assert set(account.admin.request("TRACE", "/healthz").headers["allow"].split(", ")) == {
         "GET",
         "HEAD",
@@ -162,6 +167,8 @@ def test_similar_items_follow_the_catalog_at_once(account) -> None:
     account.admin.put("/v1/items/new%2Fone", json={})
     assert account.serve.get("/v1/items/new%2Fone/similar").status_code == 200
     assert account.serve.get("/v1/items/new%2Fone").json()["item_id"] == "new/one"
+    account.admin.put("/v1/items/two%0Alines", json={})
+    assert account.serve.get("/v1/items/two%0Alines").json()["item_id"] == "two\nlines"
 
 
 def test_a_record_that_is_not_json_is_kept_only_as_a_fingerprint(account) -> None:

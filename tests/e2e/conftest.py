@@ -50,17 +50,21 @@ class Cli:
         return process
 
 
-def wait_until_healthy(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
+def wait_until_healthy(
+    url: str, process: subprocess.Popen, seconds: float = 30, check: str = "/healthz"
+) -> None:
+    """Until ``check`` answers 200 (``/readyz``: also warm, and every store writable)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"the server exited with {process.returncode}")
         try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+            if httpx.get(url + check, timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not become healthy within {seconds} s")
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url}{check} did not answer 200 within {seconds} s")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -77,13 +78,12 @@ def create_app(relevo: Relevo) -> HotRoutes:
                 ("POST", "/v1/events", events.post_events),
                 ("POST", "/v1/items", items.post_items),
                 ("GET", "/v1/items", items.list_items),
-                # Ids may hold "/" (sent as %2F): ``:path`` takes them whole; /similar first.
-                ("GET", "/v1/items/{item_id:path}/similar", recommend.get_similar),
-                ("PUT", "/v1/items/{item_id:path}", items.put_item),
-                ("GET", "/v1/items/{item_id:path}", items.get_item),
-                ("DELETE", "/v1/items/{item_id:path}", items.delete_item),
-                ("PUT", "/v1/people/{user_id:path}", people.put_person),
-                ("GET", "/v1/people/{user_id:path}", people.get_person),
+                ("GET", "/v1/items/{item_id:id}/similar", recommend.get_similar),
+                ("PUT", "/v1/items/{item_id:item}", items.put_item),
+                ("GET", "/v1/items/{item_id:item}", items.get_item),
+                ("DELETE", "/v1/items/{item_id:item}", items.delete_item),
+                ("PUT", "/v1/people/{user_id:id}", people.put_person),
+                ("GET", "/v1/people/{user_id:id}", people.get_person),
                 ("POST", "/v1/schemas", schemas.post_schema),
                 ("GET", "/v1/schemas", schemas.list_schemas),
                 ("GET", "/v1/schemas/{type}/{version}", schemas.get_schema),
@@ -110,6 +110,26 @@ def create_app(relevo: Relevo) -> HotRoutes:
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class WholeId(Convertor[str]):
+    """An id in a path, taken whole: ids may hold "/" (sent as %2F, which the server decodes)
+    and any other character, newlines included, which ``:path`` (``.*``) would not match."""
+
+    def __init__(self, regex: str) -> None:
+        self.regex = regex
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("id", WholeId(r"[\s\S]+"))
+# An item id ending in "/similar" names that sub-resource, so that PUT /v1/items/x/similar is
+# a 405 (Allow: GET), not an item called "x/similar".
+register_url_convertor("item", WholeId(r"[\s\S]+(?<!/similar)"))
 
 
 def routes_by_path(table: Sequence[tuple[str, str, Endpoint]]) -> list[Route]:

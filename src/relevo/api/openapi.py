@@ -81,7 +81,7 @@ _MALFORMED = (
 _MULTI_STATUS = "Some records were refused; the others were taken (see each result)"
 _IDENTIFIER = {"type": "string", "minLength": 1, "maxLength": 256}
 _PATH_PARAMETERS = {
-    "item_id": _IDENTIFIER,
+    "item_id": {**_IDENTIFIER, "not": {"pattern": "/similar$"}},
     "user_id": _IDENTIFIER,
     "decision_id": {"type": "string", "minLength": 1},
     "type": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$"},
