@@ -43,9 +43,7 @@ def not_ready(title: str, checks: list[tuple[str, str, str]]) -> Response:
         title=title,
         checks=[{"check": store, "rule": rule, "detail": d} for store, rule, d in checks],
     )
-    response = problem_response(problem, "/readyz")
-    response.headers["Retry-After"] = str(READY_RETRY_S)
-    return response
+    return problem_response(problem, "/readyz", {"Retry-After": str(READY_RETRY_S)})
 
 
 async def list_quarantine(request: Request) -> Response:
