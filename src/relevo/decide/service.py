@@ -62,6 +62,7 @@ from relevo.models.base import People
 from relevo.monitoring import (
     ANSWERS,
     CACHE_LOOKUPS,
+    CACHE_SIZES,
     DECISIONS,
     FILTER_REMOVED,
     PRECOMPUTED,
@@ -90,7 +91,10 @@ EXPLAINED_AHEAD = 12  # a precomputed ranking's items whose "Because you..." is 
 PREPARED_MAX_S = 60.0  # a prepared decision's longest life (online popularity is a minute old)
 _PREPARED_HIT = CACHE_LOOKUPS.labels("prepared", "hit")
 _PREPARED_MISS = CACHE_LOOKUPS.labels("prepared", "miss")
-MAX_KNOWN_PEOPLE = 1_000_000  # whose key and home are remembered (see ``_whom``)
+MAX_KNOWN_PEOPLE = 200_000  # whose key and home are remembered (see ``_whom``)
+PEOPLE_ENTRIES = 10_000  # people whose ranking, last ranking and state are kept in memory
+ANSWER_ENTRIES = 20_000  # prepared decisions and cached answers kept in memory
+ACTIVE_PEOPLE = 10_000  # people who asked lately, ranked again ahead of their next request
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,12 +198,20 @@ class DecisionService:
         weights_for: Callable[[str], Mapping[str, float]],
         record: Callable[[str, str, EncodedTrace], None],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        people_entries: int = PEOPLE_ENTRIES,
+        answer_entries: int = ANSWER_ENTRIES,
+        known_people: int = MAX_KNOWN_PEOPLE,
     ) -> None:
+        """The caches are bounded (see docs/operations.md): ``people_entries`` for each
+        per-person cache (rankings, last rankings, states), ``answer_entries`` for prepared
+        decisions and for cached answers, ``known_people`` for the keys and homes of people
+        (cleared when full)."""
         self._storage = storage
         self._serving = serving
         self._pseudonymizer_for = pseudonymizer_for
         self._home_region = home_region
         self._known: dict[tuple[str, str | None, str | None], tuple[str, str]] = {}
+        self._known_limit = known_people
         self._strategies = strategies
         self._weights_for = weights_for
         self._record = record
@@ -208,23 +220,29 @@ class DecisionService:
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
         # The model's ranking of a person, valid until they act again or a model is promoted;
         # and whole answers, reused for identical requests within the placement's TTL.
-        self._rankings = TtlCache(max_entries=100_000, ttl_s=600)
-        self._answers = TtlCache(max_entries=100_000, ttl_s=3600)
+        self._rankings = TtlCache(max_entries=people_entries, ttl_s=600)
+        self._answers = TtlCache(max_entries=answer_entries, ttl_s=3600)
         # What each person should see, worked out for their state's version (see Prepared).
-        self._prepared = TtlCache(max_entries=100_000, ttl_s=PREPARED_MAX_S)
+        self._prepared = TtlCache(max_entries=answer_entries, ttl_s=PREPARED_MAX_S)
         # Each person's online state, as of a version and a day: read once per change, and
         # ahead of the first request for active people (``precompute``).
-        self._states = TtlCache(max_entries=100_000, ttl_s=24 * 3600)
+        self._states = TtlCache(max_entries=people_entries, ttl_s=24 * 3600)
         # Each person's latest ranking, whatever they did since: the precomputed answer the
         # fallback chain takes when the model cannot answer now.
-        self._latest = TtlCache(max_entries=100_000, ttl_s=24 * 3600)
+        self._latest = TtlCache(max_entries=people_entries, ttl_s=24 * 3600)
         # People who asked lately (for an unfiltered ranking), and the model that ranks them.
-        self._active = TtlCache(max_entries=10_000, ttl_s=3600)
+        self._active = TtlCache(max_entries=ACTIVE_PEOPLE, ttl_s=3600)
         self._popular_lists = TtlCache(max_entries=1_000, ttl_s=24 * 3600)
         self._unrestricted: tuple[Mapping[str, Item] | None, frozenset[str]] = (None, frozenset())
         self._stopped = threading.Event()
         # (tenant, ranker) pairs placements use, with the version precomputed for (or "").
         self._served_models: dict[tuple[str, Ranker], tuple[Tenant, str]] = {}
+        for name in ("rankings", "answers", "prepared", "states", "latest", "active"):
+            cache: TtlCache = getattr(self, f"_{name}")
+            CACHE_SIZES.track(
+                name, self, lambda s, n=f"_{name}": len(getattr(s, n)), cache.max_entries
+            )
+        CACHE_SIZES.track("known_people", self, lambda s: len(s._known), known_people)
 
     def decide(self, tenant: Tenant, request: DecisionRequest) -> Decision:
         """Decide from a thread with no event loop running (commands, tests), blocking until
@@ -792,7 +810,7 @@ class DecisionService:
         home = None if person is None else self._home_region(tenant, person)
         if home is None:
             return person, _asked_region(tenant, request) or tenant.default_region
-        if len(self._known) >= MAX_KNOWN_PEOPLE:
+        if len(self._known) >= self._known_limit:
             self._known.clear()
         self._known[asked] = person, home
         return person, home
