@@ -77,6 +77,11 @@ class TtlCache:
                     break
                 entries.popitem(last=False)
 
+    def pop(self, key: Hashable) -> None:
+        """Drop ``key``'s entry, if there is one."""
+        with self._lock:
+            self._entries.pop(key, None)
+
     def __len__(self) -> int:
         """Entries held now (expired ones included until dropped)."""
         return len(self._entries)

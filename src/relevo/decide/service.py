@@ -642,7 +642,7 @@ class DecisionService:
                 earlier = self._latest.get(latest_key) if person is not None else None
                 if earlier is None:
                     return ModelStage(outcome, served=served, people=people)
-                version, ranking = earlier  # the person's last ranking: stale, but theirs
+                version, ranking, _ = earlier  # the person's last ranking: stale, but theirs
                 return ModelStage("precomputed", version, ranking, served, people)
             self._keep(tenant.tenant_id, person, region, marker, served, ranker, asked, outcome)
             if asked is None:
@@ -738,10 +738,18 @@ class DecisionService:
         asked: tuple[str, ...] | None,
         ranking: Ranking,
     ) -> None:
-        """Cache a fresh ranking, and keep it as the person's last (the precomputed fallback)."""
+        """Cache a fresh ranking, and keep it as the person's last (the precomputed fallback).
+
+        The ranking it replaces as the person's last is dropped from the cache: it was for an
+        earlier event of theirs or an earlier model, and no request will ask for it again (it
+        stayed until its TTL otherwise, a second ranking per person who acted)."""
         key = _ranking_key(tenant_id, person, region, marker, served.version, ranker, asked)
+        latest_key = (tenant_id, person, region, ranker, asked)
+        earlier = self._latest.get(latest_key)
+        if earlier is not None and earlier[2] != key:
+            self._rankings.pop(earlier[2])
         self._rankings.put(key, ranking)
-        self._latest.put((tenant_id, person, region, ranker, asked), (served.version, ranking))
+        self._latest.put(latest_key, (served.version, ranking, key))
 
     def start_refreshing(self, every_s: float = 5.0) -> None:
         """Refresh active people's rankings in a daemon thread, every ``every_s`` seconds."""
