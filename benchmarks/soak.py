@@ -87,7 +87,7 @@ MIX = (
     ("similar", 0.10),
     ("decision", 0.10),
 )
-NEW_PEOPLE = 0.3  # of recommends and events: someone never seen before
+NEW_PEOPLE = 0.1  # of recommends, ranks and events: someone never seen before (--new-people)
 SLOPE_GOAL = 1.0  # MB/min over the run's second half
 
 
@@ -184,6 +184,7 @@ class Load:
     rate: float
     seconds: float
     pid: int
+    new_share: float = NEW_PEOPLE
     rng: random.Random = field(default_factory=lambda: random.Random(17))
     decisions: deque[tuple[float, str]] = field(
         default_factory=lambda: deque(maxlen=KEPT_DECISIONS)
@@ -210,7 +211,7 @@ class Load:
         return (head + "\r\n").encode() + body
 
     def _someone(self) -> dict[str, str]:
-        if self.rng.random() < NEW_PEOPLE:
+        if self.rng.random() < self.new_share:
             self.new_people += 1
             fresh = uuid.uuid4().hex[:16]
             if self.rng.random() < 0.5:
@@ -280,9 +281,14 @@ class Load:
             if answer.decision_id:
                 self.decisions.append((time.monotonic(), answer.decision_id))
 
-    async def sample(self, started: float, connection: Connection) -> None:
-        metrics = self._head("GET", "/metrics", self.serve_key)
-        code, text = await connection.request(metrics)
+    async def sample(self, started: float) -> None:
+        """RSS and the cache sizes, on a connection of its own (an idle keep-alive connection
+        is closed by the server after 5 s)."""
+        connection = Connection(self.port)
+        try:
+            code, text = await connection.request(self._head("GET", "/metrics", self.serve_key))
+        finally:
+            connection.close()
         self.samples.append(
             {
                 "t_s": round(time.perf_counter() - started, 1),
@@ -299,7 +305,6 @@ class Load:
         self.scheduled = round(self.rate * self.seconds)
         queue: asyncio.Queue[tuple[str, float]] = asyncio.Queue()
         pool = [Connection(self.port) for _ in range(CONNECTIONS)]
-        meter = Connection(self.port)
         started = time.perf_counter()
         deadline = started + self.seconds + GRACE_S
 
@@ -329,7 +334,7 @@ class Load:
             at = 0
             while (next_at := started + at * SAMPLE_EVERY_S) <= started + self.seconds + 0.5:
                 await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-                await self.sample(started, meter)
+                await self.sample(started)
                 at += 1
 
         workers = [asyncio.create_task(worker(c)) for c in pool]
@@ -345,7 +350,7 @@ class Load:
             for task in [*workers, sampling]:
                 task.cancel()
             await asyncio.gather(*workers, sampling, return_exceptions=True)
-            for connection in [*pool, meter]:
+            for connection in pool:
                 connection.close()
         unanswered = self.scheduled - sum(self.statuses.values()) - self.errors["not sent"]
         if unanswered > 0:
@@ -393,6 +398,7 @@ def summary(load: Load, took_s: float, context: dict[str, Any]) -> dict[str, Any
             "problems": load.problems,
             "fallbacks": dict(load.fallbacks.most_common()),
             "new_people": load.new_people,
+            "new_people_share": load.new_share,
             "slope_samples": len(last_half),
             "rss_max_mb": r(max((s["rss_mb"] for s in samples), default=None), 1),
             "samples": load.samples,
@@ -475,6 +481,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--rate", type=bounded(float, MAX_RATE), default=100.0, help="requests a second"
     )
+    parser.add_argument(
+        "--new-people",
+        type=float,
+        default=NEW_PEOPLE,
+        help="share of recommends, ranks and events by someone never seen before",
+    )
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--skip-setup-data-dir",
@@ -522,7 +534,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         status.print(f"first answers after {loaded:.1f} s: {dict(primed)}")
         waited, rankings = wait_precomputed(port)
         status.print(f"precomputed {rankings:,.0f} rankings in the background ({waited:.0f} s)")
-        load = Load(port, serve_key, ingest_key, users, items, args.rate, args.minutes * 60, pid)
+        load = Load(
+            port,
+            serve_key,
+            ingest_key,
+            users,
+            items,
+            args.rate,
+            args.minutes * 60,
+            pid,
+            args.new_people,
+        )
         status.print(f"soak: {args.rate:g} req/s for {args.minutes:g} min")
         took = run_async(load.run)
         server_log = log.read_text(errors="replace").strip()
