@@ -128,11 +128,11 @@ def rss_mb(pid: int) -> float | None:
 
 def process_figures(pid: int) -> dict[str, float | int | None]:
     """The server process's anonymous and file-backed resident memory (MB; a memory map of a
-    file counts in RSS too), its threads and open file descriptors: what tells a growing heap
-    from a growing map or more connections."""
+    file counts in RSS too), its threads and open file descriptors (those of SQLite files
+    apart): what tells a growing heap from a growing map or more connections."""
     try:
         text = Path(f"/proc/{pid}/status").read_text()
-        descriptors: int | None = len(list(Path(f"/proc/{pid}/fd").iterdir()))
+        links = [_target(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
     except OSError:
         return {}
 
@@ -145,8 +145,16 @@ def process_figures(pid: int) -> dict[str, float | int | None]:
         "rss_anon_mb": None if anon is None else round(anon / 1024, 1),
         "rss_file_mb": None if file is None else round(file / 1024, 1),
         "threads": kb("Threads"),
-        "fds": descriptors,
+        "fds": len(links),
+        "sqlite_fds": sum(".sqlite3" in link for link in links),  # databases and their WALs
     }
+
+
+def _target(fd: Path) -> str:
+    try:
+        return str(fd.readlink())
+    except OSError:
+        return ""
 
 
 def cache_entries(metrics: str) -> dict[str, float]:
@@ -157,6 +165,12 @@ def cache_entries(metrics: str) -> dict[str, float]:
             r'^relevo_cache_entries\{cache="([^"]*)"\} (\S+)$', metrics, re.M
         )
     }
+
+
+def sqlite_heap_mb(metrics: str) -> float | None:
+    """``relevo_sqlite_heap_bytes`` of a ``/metrics`` text, in MB (None if absent)."""
+    found = re.search(r"^relevo_sqlite_heap_bytes (\S+)$", metrics, re.M)
+    return None if found is None else round(float(found[1]) / 2**20, 1)
 
 
 def slope_mb_per_min(samples: Sequence[tuple[float, float]]) -> float | None:
@@ -295,6 +309,7 @@ class Load:
                 "rss_mb": rss_mb(self.pid),
                 **process_figures(self.pid),
                 "caches": cache_entries(text.decode(errors="replace")) if code == 200 else {},
+                "sqlite_heap_mb": sqlite_heap_mb(text.decode(errors="replace")),
             }
         )
 
@@ -449,7 +464,9 @@ def render(figures: dict[str, Any]) -> Table:
             f"  at {sample['t_s']:g} s",
             f"{num(sample['rss_mb'], ',.1f')} MB (anon {num(sample.get('rss_anon_mb'), ',.1f')},"
             f" file {num(sample.get('rss_file_mb'), ',.1f')}), {sample.get('threads')} threads,"
-            f" {sample.get('fds')} fds" + (f"; {caches}" if caches else ""),
+            f" {sample.get('fds')} fds ({sample.get('sqlite_fds')} SQLite),"
+            f" SQLite heap {num(sample.get('sqlite_heap_mb'), ',.1f')} MB"
+            + (f"; {caches}" if caches else ""),
             "",
             "",
         )

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
         description="person ids remembered with their pseudonym and home region (each cache;"
         " cleared when full; a few hundred bytes each)",
     )
+    sqlite_heap_limit_mb: int = Field(
+        64,
+        ge=0,
+        description="soft limit of the heap SQLite holds in a serving process (the page caches"
+        " of all its connections), in MB; 0: none",
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 

@@ -25,3 +25,12 @@ def test_metrics_show_the_size_and_bound_of_each_cache(server, account) -> None:
     now = CACHE_SIZES.sizes()
     for name in ("pseudonyms", "api_keys", "people_homes"):
         assert float(entries[name]) == now[name][0]
+
+
+def test_metrics_show_sqlite_heap_and_its_limit(server) -> None:
+    text = httpx.get(server.url + "/metrics").text
+    limit = re.search(r"^relevo_sqlite_heap_limit_bytes (\S+)$", text, re.M)
+    if limit is None:  # this Python's SQLite does not export its memory statistics
+        return
+    assert float(limit[1]) == server.relevo.settings.sqlite_heap_limit_mb * 2**20
+    assert re.search(r"^relevo_sqlite_heap_bytes \d", text, re.M)

@@ -19,7 +19,7 @@ from relevo.api.http import json_response
 from relevo.api.openapi import DOCS_HTML, openapi_document
 from relevo.api.problems import EXCEPTION_HANDLERS
 from relevo.bootstrap import Relevo
-from relevo.monitoring import LatencyMiddleware, metrics_endpoint
+from relevo.monitoring import LatencyMiddleware, limit_sqlite_heap, metrics_endpoint
 
 SWITCH_INTERVAL_S = 0.0005
 FULL_COLLECTION_EVERY = 100  # collections of the middle generation (Python's default: 10)
@@ -36,6 +36,7 @@ class RelevoApp(Starlette):
 
 
 def create_app(relevo: Relevo) -> HotRoutes:
+    limit_sqlite_heap(relevo.settings.sqlite_heap_limit_mb)
     document = openapi_document(__version__, relevo.settings.max_batch_events)
 
     async def openapi(request: Request) -> Response:
