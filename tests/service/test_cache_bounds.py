@@ -117,3 +117,12 @@ def test_a_cache_whose_owner_is_gone_stops_counting() -> None:
     assert sizes.sizes() == {"demo": (1, 10)}
     del first
     assert sizes.sizes() == {}
+
+
+def test_free_memory_is_given_back_where_the_c_library_can() -> None:
+    import platform
+
+    from relevo.monitoring import release_free_memory
+
+    released = release_free_memory()
+    assert released is (platform.libc_ver()[0] == "glibc")

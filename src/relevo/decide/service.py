@@ -67,6 +67,7 @@ from relevo.monitoring import (
     FILTER_REMOVED,
     PRECOMPUTED,
     AnswerMarks,
+    release_free_memory,
 )
 from relevo.ports import EncodedTrace, SharedTrace, Storage
 
@@ -94,6 +95,7 @@ _PREPARED_MISS = CACHE_LOOKUPS.labels("prepared", "miss")
 MAX_KNOWN_PEOPLE = 200_000  # whose key and home are remembered (see ``_whom``)
 PEOPLE_ENTRIES = 10_000  # people whose ranking, last ranking and state are kept in memory
 ANSWER_ENTRIES = 20_000  # prepared decisions and cached answers kept in memory
+TRIM_EVERY_S = 30.0  # the refresher gives the C heap's free pages back this often
 ACTIVE_PEOPLE = 10_000  # people who asked lately, ranked again ahead of their next request
 
 
@@ -755,6 +757,7 @@ class DecisionService:
         """Refresh active people's rankings in a daemon thread, every ``every_s`` seconds."""
 
         def loop() -> None:
+            trimmed = time.monotonic()
             while not self._stopped.wait(every_s):
                 try:
                     self._precompute_promoted()
@@ -766,6 +769,9 @@ class DecisionService:
                 # what exists now out of the collector's view bounds each scan to what is new
                 # since the last sweep (evicted entries are still freed by reference count).
                 gc.freeze()
+                if time.monotonic() - trimmed >= TRIM_EVERY_S:
+                    release_free_memory()  # see docs/operations.md
+                    trimmed = time.monotonic()
 
         threading.Thread(target=loop, name="relevo-refresh", daemon=True).start()
 
