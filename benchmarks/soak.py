@@ -43,6 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import msgspec
 import numpy as np
 from rich.console import Console
@@ -78,7 +79,8 @@ MAX_RATE = 2_000.0
 K = 10
 RANK_CANDIDATES = 20
 DECISION_AGE_S = 3.0  # a trace is written within a second; read ones at least this old
-KEPT_DECISIONS = 2_000  # recent decision ids the clicks and reads choose from
+KEPT_DECISIONS = 2_000
+SIMILAR_ITEMS = 500  # catalog items the similar-items requests choose from  # recent decision ids the clicks and reads choose from
 # The mix, by share of the requests.
 MIX = (
     ("recommend", 0.50),
@@ -214,8 +216,7 @@ class Load:
     new_people: int = 0
 
     def __post_init__(self) -> None:
-        # Ids that go into a URL path as they are (Online Retail's include spaces and slashes).
-        self.path_items = [i for i in self.items if re.fullmatch(r"[A-Za-z0-9._~-]+", i)]
+        self.path_items = catalog_items(self.port, self.serve_key, self.items)
 
     def _head(self, method: str, path: str, key: str, body: bytes = b"") -> bytes:
         head = f"{method} {path} HTTP/1.1\r\nHost: {HOST}:{self.port}\r\n"
@@ -371,6 +372,24 @@ class Load:
         if unanswered > 0:
             self.errors["unanswered"] += unanswered
         return time.perf_counter() - started
+
+
+def catalog_items(port: int, key: str, items: Sequence[str]) -> list[str]:
+    """Up to ``SIMILAR_ITEMS`` ids for ``GET /v1/items/{id}/similar``: ones that go into a
+    URL path as they are (Online Retail's include spaces and slashes) and that the catalog
+    has (some of its events name codes that are not products, such as "B")."""
+    safe = [i for i in items if re.fullmatch(r"[A-Za-z0-9._~-]+", i)]
+    sample = random.Random(5).sample(safe, min(SIMILAR_ITEMS, len(safe)))
+    with httpx.Client(
+        base_url=f"http://{HOST}:{port}",
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30.0,
+        trust_env=False,
+    ) as client:
+        found = [i for i in sample if client.get(f"/v1/items/{i}").status_code == 200]
+    if not found:
+        raise SystemExit("none of the sampled item ids is in the catalog")
+    return found
 
 
 # --- report -------------------------------------------------------------------------------
