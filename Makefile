@@ -10,7 +10,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: demo test lint format install clean bench bench-serve bench-traces bench-exploration
+.PHONY: demo test lint format install clean bench bench-serve bench-traces bench-exploration bench-soak
 
 install: $(VENV)/.installed
 
@@ -48,6 +48,9 @@ bench-traces: install
 
 bench-exploration: install
 	$(VENV)/bin/python benchmarks/exploration.py
+
+bench-soak: install
+	$(VENV)/bin/python benchmarks/soak.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) relevo-data relevo-demo-data

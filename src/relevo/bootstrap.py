@@ -18,6 +18,7 @@ from relevo.domain.events import TimePolicy
 from relevo.domain.pseudonyms import Pseudonymizer, tenant_key
 from relevo.ingest.pipeline import IngestLimits, IngestService
 from relevo.ingest.schemas import SchemaService
+from relevo.monitoring import CACHE_SIZES
 from relevo.people.service import PeopleService
 from relevo.ports import Storage
 from relevo.registry.service import RegistryService
@@ -67,6 +68,9 @@ class Relevo:
             placement_strategies(settings),
             lambda tenant_id: interaction_weights(settings, tenant_id),
             self.decision_log.record,
+            people_entries=settings.cache_people_entries,
+            answer_entries=settings.cache_answer_entries,
+            known_people=settings.cache_id_entries,
         )
         service.start_refreshing()
         return service
@@ -115,7 +119,10 @@ def build(settings: Settings | None = None) -> Relevo:
     def pseudonymizer_for(tenant_id: str) -> Pseudonymizer:
         found = pseudonymizers.get(tenant_id)
         if found is None:
-            found = pseudonymizers[tenant_id] = Pseudonymizer(tenant_key(secret, tenant_id))
+            found = pseudonymizers[tenant_id] = Pseudonymizer(
+                tenant_key(secret, tenant_id), settings.cache_id_entries
+            )
+            CACHE_SIZES.track("pseudonyms", found, len, found.limit)
         return found
 
     schemas = SchemaService(storage)
@@ -127,6 +134,7 @@ def build(settings: Settings | None = None) -> Relevo:
         TimePolicy(settings.late_horizon, settings.future_skew),
         IngestLimits(settings.max_event_bytes, settings.recent_items_limit),
         weights_for=lambda tenant_id: interaction_weights(settings, tenant_id),
+        remembered_homes=settings.cache_id_entries,
     )
     return Relevo(
         settings=settings,
@@ -135,7 +143,7 @@ def build(settings: Settings | None = None) -> Relevo:
         catalog=CatalogService(storage),
         schemas=schemas,
         ingest=ingest,
-        people=PeopleService(storage, pseudonymizer_for),
+        people=PeopleService(storage, pseudonymizer_for, remembered=settings.cache_id_entries),
         registry=registry,
         training=TrainingService(registry, pseudonymizer_for),
         decision_log=DecisionLog(storage),

@@ -58,6 +58,30 @@ class Settings(BaseSettings):
         description="strategy of each placement, by name (see docs/decisions.md); 'default'"
         " answers requests that name no placement",
     )
+    cache_people_entries: int = Field(
+        10_000,
+        ge=100,
+        description="people whose model ranking, last ranking and online state each process"
+        " keeps in memory (least recently used dropped first; a ranking is about 15 KB)",
+    )
+    cache_answer_entries: int = Field(
+        20_000,
+        ge=100,
+        description="prepared decisions, and answers to identical requests, kept in memory"
+        " (each cache; expired ones dropped as new ones come; about 10 KB each)",
+    )
+    cache_id_entries: int = Field(
+        200_000,
+        ge=1_000,
+        description="person ids remembered with their pseudonym and home region (each cache;"
+        " cleared when full; a few hundred bytes each)",
+    )
+    sqlite_heap_limit_mb: int = Field(
+        64,
+        ge=0,
+        description="soft limit of the heap SQLite holds in a serving process (the page caches"
+        " of all its connections), in MB; 0: none",
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 

@@ -601,3 +601,13 @@ def test_before_any_model_is_trained_popular_means_what_the_events_say(relevo, t
     answer = decider(relevo).decide(tenant, ask(placement="knn", user_id="someone-new"))
     assert answer.fallback == "no_model"
     assert [i.item_id for i in answer.items] == ["c", "b", "a"]  # then the catalog's order
+
+
+def test_a_persons_ranking_for_an_earlier_event_is_dropped_when_they_act(shop) -> None:
+    relevo, tenant = shop
+    service = decider(relevo)
+    first = service.decide(tenant, ask(k=3))
+    assert first.fallback == "none" and len(service._rankings) == 1
+    relevo.ingest.ingest(tenant, [event("acted", user_id="u1", item_id=first.items[0].item_id)])
+    assert service.decide(tenant, ask(k=3)).fallback == "none"
+    assert len(service._rankings) == 1  # the new one only: nothing asks for the old again

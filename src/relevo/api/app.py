@@ -25,7 +25,7 @@ from relevo.api.problems import EXCEPTION_HANDLERS
 from relevo.bootstrap import Relevo
 from relevo.config import placement_strategies
 from relevo.decide.warmup import WarmUp
-from relevo.monitoring import LatencyMiddleware, metrics_endpoint
+from relevo.monitoring import LatencyMiddleware, limit_sqlite_heap, metrics_endpoint
 
 SWITCH_INTERVAL_S = 0.0005
 FULL_COLLECTION_EVERY = 100  # collections of the middle generation (Python's default: 10)
@@ -54,6 +54,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 def create_app(relevo: Relevo) -> HotRoutes:
+    limit_sqlite_heap(relevo.settings.sqlite_heap_limit_mb)
     settings = relevo.settings
     document = openapi_document(
         __version__,

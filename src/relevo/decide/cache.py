@@ -11,6 +11,15 @@ and the oldest entries make room for new ones.
 >>> cache.get("a"), cache.get("c")
 (None, 3)
 >>> now[0] = 11; cache.get("c")
+
+Expired entries are also dropped from the least recently used end on each ``put``, so a
+cache whose keys are seldom asked for twice (a request's session id is in its key) holds what
+its TTL allows, not ``max_entries`` of dead entries:
+
+>>> cache = TtlCache(max_entries=100, ttl_s=1, clock=lambda: now[0])
+>>> for n in range(3): cache.put(n, n)
+>>> now[0] = 13; cache.put("new", 1); len(cache)
+1
 """
 
 from __future__ import annotations
@@ -20,6 +29,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
+
+EXPIRED_PER_PUT = 4
+"""Expired entries a ``put`` drops at most: more than it adds, so the dead never pile up."""
 
 
 class TtlCache:
@@ -53,10 +65,30 @@ class TtlCache:
         """Keep ``value`` for ``ttl_s`` seconds (the cache's own TTL by default)."""
         expires = self._clock() + (self._ttl if ttl_s is None else ttl_s)
         with self._lock:
-            self._entries[key] = (expires, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+            entries = self._entries
+            entries[key] = (expires, value)
+            entries.move_to_end(key)
+            while len(entries) > self._max:
+                entries.popitem(last=False)
+            now = expires - (self._ttl if ttl_s is None else ttl_s)
+            for _ in range(EXPIRED_PER_PUT):  # the least recently used, while expired
+                oldest = next(iter(entries.values()))
+                if oldest[0] >= now:
+                    break
+                entries.popitem(last=False)
+
+    def pop(self, key: Hashable) -> None:
+        """Drop ``key``'s entry, if there is one."""
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        """Entries held now (expired ones included until dropped)."""
+        return len(self._entries)
+
+    @property
+    def max_entries(self) -> int:
+        return self._max
 
     def keys(self) -> list[Hashable]:
         """The keys held now (expired ones included until read), oldest first."""

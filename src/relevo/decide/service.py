@@ -62,10 +62,12 @@ from relevo.models.base import People
 from relevo.monitoring import (
     ANSWERS,
     CACHE_LOOKUPS,
+    CACHE_SIZES,
     DECISIONS,
     FILTER_REMOVED,
     PRECOMPUTED,
     AnswerMarks,
+    release_free_memory,
 )
 from relevo.ports import EncodedTrace, SharedTrace, Storage
 
@@ -90,7 +92,11 @@ EXPLAINED_AHEAD = 12  # a precomputed ranking's items whose "Because you..." is 
 PREPARED_MAX_S = 60.0  # a prepared decision's longest life (online popularity is a minute old)
 _PREPARED_HIT = CACHE_LOOKUPS.labels("prepared", "hit")
 _PREPARED_MISS = CACHE_LOOKUPS.labels("prepared", "miss")
-MAX_KNOWN_PEOPLE = 1_000_000  # whose key and home are remembered (see ``_whom``)
+MAX_KNOWN_PEOPLE = 200_000  # whose key and home are remembered (see ``_whom``)
+PEOPLE_ENTRIES = 10_000  # people whose ranking, last ranking and state are kept in memory
+ANSWER_ENTRIES = 20_000  # prepared decisions and cached answers kept in memory
+TRIM_EVERY_S = 30.0  # the refresher gives the C heap's free pages back this often
+ACTIVE_PEOPLE = 10_000  # people who asked lately, ranked again ahead of their next request
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,12 +200,20 @@ class DecisionService:
         weights_for: Callable[[str], Mapping[str, float]],
         record: Callable[[str, str, EncodedTrace], None],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        people_entries: int = PEOPLE_ENTRIES,
+        answer_entries: int = ANSWER_ENTRIES,
+        known_people: int = MAX_KNOWN_PEOPLE,
     ) -> None:
+        """The caches are bounded (see docs/operations.md): ``people_entries`` for each
+        per-person cache (rankings, last rankings, states), ``answer_entries`` for prepared
+        decisions and for cached answers, ``known_people`` for the keys and homes of people
+        (cleared when full)."""
         self._storage = storage
         self._serving = serving
         self._pseudonymizer_for = pseudonymizer_for
         self._home_region = home_region
         self._known: dict[tuple[str, str | None, str | None], tuple[str, str]] = {}
+        self._known_limit = known_people
         self._strategies = strategies
         self._weights_for = weights_for
         self._record = record
@@ -208,23 +222,29 @@ class DecisionService:
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
         # The model's ranking of a person, valid until they act again or a model is promoted;
         # and whole answers, reused for identical requests within the placement's TTL.
-        self._rankings = TtlCache(max_entries=100_000, ttl_s=600)
-        self._answers = TtlCache(max_entries=100_000, ttl_s=3600)
+        self._rankings = TtlCache(max_entries=people_entries, ttl_s=600)
+        self._answers = TtlCache(max_entries=answer_entries, ttl_s=3600)
         # What each person should see, worked out for their state's version (see Prepared).
-        self._prepared = TtlCache(max_entries=100_000, ttl_s=PREPARED_MAX_S)
+        self._prepared = TtlCache(max_entries=answer_entries, ttl_s=PREPARED_MAX_S)
         # Each person's online state, as of a version and a day: read once per change, and
         # ahead of the first request for active people (``precompute``).
-        self._states = TtlCache(max_entries=100_000, ttl_s=24 * 3600)
+        self._states = TtlCache(max_entries=people_entries, ttl_s=24 * 3600)
         # Each person's latest ranking, whatever they did since: the precomputed answer the
         # fallback chain takes when the model cannot answer now.
-        self._latest = TtlCache(max_entries=100_000, ttl_s=24 * 3600)
+        self._latest = TtlCache(max_entries=people_entries, ttl_s=24 * 3600)
         # People who asked lately (for an unfiltered ranking), and the model that ranks them.
-        self._active = TtlCache(max_entries=10_000, ttl_s=3600)
+        self._active = TtlCache(max_entries=ACTIVE_PEOPLE, ttl_s=3600)
         self._popular_lists = TtlCache(max_entries=1_000, ttl_s=24 * 3600)
         self._unrestricted: tuple[Mapping[str, Item] | None, frozenset[str]] = (None, frozenset())
         self._stopped = threading.Event()
         # (tenant, ranker) pairs placements use, with the version precomputed for (or "").
         self._served_models: dict[tuple[str, Ranker], tuple[Tenant, str]] = {}
+        for name in ("rankings", "answers", "prepared", "states", "latest", "active"):
+            cache: TtlCache = getattr(self, f"_{name}")
+            CACHE_SIZES.track(
+                name, self, lambda s, n=f"_{name}": len(getattr(s, n)), cache.max_entries
+            )
+        CACHE_SIZES.track("known_people", self, lambda s: len(s._known), known_people)
 
     def decide(self, tenant: Tenant, request: DecisionRequest) -> Decision:
         """Decide from a thread with no event loop running (commands, tests), blocking until
@@ -629,7 +649,7 @@ class DecisionService:
                 earlier = self._latest.get(latest_key) if person is not None else None
                 if earlier is None:
                     return ModelStage(outcome, served=served, people=people)
-                version, ranking = earlier  # the person's last ranking: stale, but theirs
+                version, ranking, _ = earlier  # the person's last ranking: stale, but theirs
                 return ModelStage("precomputed", version, ranking, served, people)
             self._keep(tenant.tenant_id, person, region, marker, served, ranker, asked, outcome)
             if asked is None:
@@ -725,15 +745,24 @@ class DecisionService:
         asked: tuple[str, ...] | None,
         ranking: Ranking,
     ) -> None:
-        """Cache a fresh ranking, and keep it as the person's last (the precomputed fallback)."""
+        """Cache a fresh ranking, and keep it as the person's last (the precomputed fallback).
+
+        The ranking it replaces as the person's last is dropped from the cache: it was for an
+        earlier event of theirs or an earlier model, and no request will ask for it again (it
+        stayed until its TTL otherwise, a second ranking per person who acted)."""
         key = _ranking_key(tenant_id, person, region, marker, served.version, ranker, asked)
+        latest_key = (tenant_id, person, region, ranker, asked)
+        earlier = self._latest.get(latest_key)
+        if earlier is not None and earlier[2] != key:
+            self._rankings.pop(earlier[2])
         self._rankings.put(key, ranking)
-        self._latest.put((tenant_id, person, region, ranker, asked), (served.version, ranking))
+        self._latest.put(latest_key, (served.version, ranking, key))
 
     def start_refreshing(self, every_s: float = 5.0) -> None:
         """Refresh active people's rankings in a daemon thread, every ``every_s`` seconds."""
 
         def loop() -> None:
+            trimmed = time.monotonic()
             while not self._stopped.wait(every_s):
                 try:
                     self._precompute_promoted()
@@ -745,6 +774,9 @@ class DecisionService:
                 # what exists now out of the collector's view bounds each scan to what is new
                 # since the last sweep (evicted entries are still freed by reference count).
                 gc.freeze()
+                if time.monotonic() - trimmed >= TRIM_EVERY_S:
+                    release_free_memory()  # see docs/operations.md
+                    trimmed = time.monotonic()
 
         threading.Thread(target=loop, name="relevo-refresh", daemon=True).start()
 
@@ -797,7 +829,7 @@ class DecisionService:
         home = None if person is None else self._home_region(tenant, person)
         if home is None:
             return person, _asked_region(tenant, request) or tenant.default_region
-        if len(self._known) >= MAX_KNOWN_PEOPLE:
+        if len(self._known) >= self._known_limit:
             self._known.clear()
         self._known[asked] = person, home
         return person, home

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-_CACHE_LIMIT = 200_000
+CACHE_LIMIT = 200_000  # pseudonyms remembered; cleared when full (RELEVO_CACHE_ID_ENTRIES)
 
 
 def tenant_key(master_secret: bytes, tenant_id: str) -> bytes:
@@ -34,21 +34,26 @@ class Pseudonymizer:
     32
     """
 
-    __slots__ = ("_cache", "_key")
+    __slots__ = ("__weakref__", "_cache", "_key", "limit")
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, limit: int = CACHE_LIMIT) -> None:
         self._key = key
         self._cache: dict[tuple[str, str], str] = {}
+        self.limit = limit
 
     def __call__(self, kind: str, raw: str) -> str:
         cached = self._cache.get((kind, raw))
         if cached is None:
             message = f"{kind}:{raw}".encode()
             cached = hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
-            if len(self._cache) >= _CACHE_LIMIT:
+            if len(self._cache) >= self.limit:
                 self._cache.clear()
             self._cache[(kind, raw)] = cached
         return cached
+
+    def __len__(self) -> int:
+        """Pseudonyms remembered now."""
+        return len(self._cache)
 
 
 PERSON_FIELDS = ("user_id", "anonymous_id", "session_id")

@@ -28,13 +28,14 @@ from relevo.domain.pseudonyms import Pseudonymizer, pseudonymized
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
 from relevo.ingest.schemas import SchemaService
-from relevo.monitoring import EVENT_LAG_SECONDS
+from relevo.monitoring import CACHE_SIZES, EVENT_LAG_SECONDS
 from relevo.ports import NewQuarantineRecord, QuarantineRecord, Storage
 
 Status = Literal["accepted", "duplicate", "rejected"]
 UNREPLAYABLE = "unreplayable"
 """Key of a quarantined payload that was not a JSON object: only its fingerprint is kept, so it
 can never be replayed; the sender must send it again."""
+REMEMBERED_HOMES = 200_000  # people whose home region is remembered (RELEVO_CACHE_ID_ENTRIES)
 
 
 class EventResult(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -68,6 +69,7 @@ class IngestService:
         limits: IngestLimits = IngestLimits(),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         weights_for: Callable[[str], Mapping[str, float]] = lambda _: DEFAULT_WEIGHTS,
+        remembered_homes: int = REMEMBERED_HOMES,
     ) -> None:
         """``weights_for`` gives a tenant's interaction weights, which online affinities and
         item popularity fold with; ``rebuild_derived_state`` must be given the same."""
@@ -78,7 +80,11 @@ class IngestService:
         self._limits = limits
         self._clock = clock
         self._weights_for = weights_for
+        # Each person's home region (it never moves): at most ``remembered_homes``, forgotten
+        # all at once when full.
         self._homes: dict[tuple[str, str], str] = {}
+        self._remembered = remembered_homes
+        CACHE_SIZES.track("ingest_homes", self, lambda s: len(s._homes), remembered_homes)
 
     def ingest(
         self,
@@ -208,7 +214,7 @@ class IngestService:
         tenant_id, homes = tenant.tenant_id, self._homes
         unknown = [p for p in first_regions if (tenant_id, p) not in homes]
         if unknown:
-            if len(homes) > 1_000_000:
+            if len(homes) + len(unknown) > self._remembered:
                 homes.clear()
             people = self._storage.people(tenant_id)
             found = people.home_regions(unknown)

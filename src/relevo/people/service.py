@@ -18,9 +18,10 @@ from relevo.domain.people import PersonAttributes, check_attributes
 from relevo.domain.pseudonyms import Pseudonymizer
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
+from relevo.monitoring import CACHE_SIZES
 from relevo.ports import Storage
 
-MAX_REMEMBERED_HOMES = 1_000_000
+MAX_REMEMBERED_HOMES = 200_000
 MAX_USER_ID = 256  # the longest user_id an event may carry; no longer one can name a person
 
 
@@ -30,12 +31,16 @@ class PeopleService:
         storage: Storage,
         pseudonymizer_for: Callable[[str], Pseudonymizer],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        remembered: int = MAX_REMEMBERED_HOMES,
     ) -> None:
         self._storage = storage
         self._pseudonymizer_for = pseudonymizer_for
         self._clock = clock
-        # A person's home region never changes once set, so it is read once per process.
+        # A person's home region never changes once set, so it is read once per process;
+        # at most ``remembered`` of them, forgotten all at once when full.
         self._homes: dict[tuple[str, str], str] = {}
+        self._remembered = remembered
+        CACHE_SIZES.track("people_homes", self, lambda s: len(s._homes), remembered)
 
     def put(self, tenant: Tenant, user_id: str, payload: Any) -> PersonAttributes:
         """Replace a person's attributes; returns them as stored, with their home region.
@@ -96,7 +101,7 @@ class PeopleService:
         if home is None:
             home = self._storage.people(tenant.tenant_id).home_regions([person_key]).get(person_key)
             if home is not None:
-                if len(self._homes) >= MAX_REMEMBERED_HOMES:
+                if len(self._homes) >= self._remembered:
                     self._homes.clear()
                 self._homes[key] = home
         return home

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from relevo.decoding import InvalidInput
 from relevo.domain.tenants import ApiKey, Scope, Tenant
 from relevo.domain.violations import Violation
+from relevo.monitoring import CACHE_SIZES
 from relevo.ports import TenantDirectory
 
 _TENANT_ID = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
@@ -41,6 +42,7 @@ class TenancyService:
         # carries a key, and two reads of the directory per request were a fifth of a cached
         # decision's cost; a key revoked by another process stops working within KEY_CACHE_S.
         self._verified: dict[str, tuple[tuple[ApiKey, Tenant] | None, float]] = {}
+        CACHE_SIZES.track("api_keys", self, lambda s: len(s._verified), MAX_CACHED_KEYS)
 
     def create_tenant(
         self, tenant_id: str, regions: Iterable[str] = ("default",)
