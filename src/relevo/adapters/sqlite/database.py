@@ -6,6 +6,7 @@ import logging
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -51,6 +52,23 @@ def _roll_back(connection: sqlite3.Connection) -> bool:
     return True
 
 
+class _Reader:
+    """A thread's reading connection, closed when the thread ends (its ``threading.local``
+    lets go of this holder): a pool retires idle threads and starts new ones, and each would
+    otherwise leave an open connection, its page cache and its memory map behind."""
+
+    __slots__ = ("__weakref__", "_close", "connection", "generation")
+
+    def __init__(self, connection: sqlite3.Connection, generation: int) -> None:
+        self.connection = connection
+        self.generation = generation
+        self._close = weakref.finalize(self, connection.close)
+
+    def close(self) -> None:
+        """Close the connection now (once: a finalizer runs at most once)."""
+        self._close()
+
+
 class Database:
     """A SQLite file shared by the threads of one process.
 
@@ -77,7 +95,7 @@ class Database:
         self._synchronous = synchronous
         self.lock = threading.RLock()
         self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
         self._writer: sqlite3.Connection | None = None
         self._generation = 0  # bumped when a fault drops the connections: readers reopen
         self._failing: str | None = None  # the rule of the fault met since the last commit
@@ -198,11 +216,11 @@ class Database:
 
     def _reader(self) -> sqlite3.Connection:
         """This thread's reading connection, opened on first use and again after a fault."""
-        held = getattr(self._local, "reader", None)
-        if held is not None and held[1] == self._generation:
-            return held[0]
+        held: _Reader | None = getattr(self._local, "reader", None)
+        if held is not None and held.generation == self._generation:
+            return held.connection
         if held is not None:
-            self._forget(held[0])
+            held.close()
         try:
             reader = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S
@@ -214,16 +232,11 @@ class Database:
             reader.execute(f"PRAGMA mmap_size={READ_MMAP_BYTES}")
         except sqlite3.Error as error:
             self._raise(error, lambda: None)
+        held = _Reader(reader, self._generation)
         with self.lock:
-            self._readers.append(reader)
-        self._local.reader = (reader, self._generation)
+            self._readers.add(held)
+        self._local.reader = held
         return reader
-
-    def _forget(self, reader: sqlite3.Connection) -> None:
-        with self.lock:
-            if reader in self._readers:  # ``close`` may have closed them all meanwhile
-                self._readers.remove(reader)
-        reader.close()
 
     def data_version(self) -> int:
         """Changes whenever another connection commits to this file."""
@@ -251,9 +264,8 @@ class Database:
 
     def close(self) -> None:
         with self.lock:
-            for reader in self._readers:
+            for reader in list(self._readers):
                 reader.close()
-            self._readers.clear()
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
