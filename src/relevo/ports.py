@@ -99,9 +99,9 @@ def decoded_trace(body: bytes, shared: bytes | None = None) -> Trace:
 class SharedTrace:
     """What the traces of the answers reused from one prepared decision have in common: every
     field but ``ANSWER_FIELDS``, encoded once and kept once in the region's file, under
-    ``part_id`` (a hash of its bytes). A whole trace is about 2.7 kB on Online Retail; an
-    answer's own part is about 0.2 kB, and costs its writer 3-5 µs against 14-15 µs for a whole
-    trace of 1.8 kB (``benchmarks/traces.py``'s shapes).
+    ``part_id`` (a hash of its bytes). An answer's own part is a tenth of a whole trace's
+    size, and costs its writer about a third as much to write (``benchmarks/traces.py``;
+    figures in docs/performance.md).
 
     ``stored`` is set once a commit holds the part, so later traces do not send it again;
     should it be lost, the part is only offered again (kept parts are never overwritten).

@@ -33,8 +33,8 @@ FULL_COLLECTION_EVERY = 100  # collections of the middle generation (Python's de
 
 class RelevoApp(Starlette):
     """The Starlette app and the engine it serves, which endpoints reach through ``engine``:
-    an attribute of the app, where ``app.state`` took 0.6-1.1 µs a lookup (a miss, then
-    ``State.__getattr__``) and a decision looks three times."""
+    an attribute of the app, where ``app.state`` costs a failed lookup and then
+    ``State.__getattr__`` each time, and a decision looks three times."""
 
     def __init__(self, relevo: Relevo, **options: Any) -> None:
         self.warm_up = WarmUp(relevo.warm_up)
@@ -159,8 +159,8 @@ def from_environment() -> HotRoutes:
     from relevo.bootstrap import build
 
     # The event loop shares the GIL with background threads (trace writer, precompute,
-    # reloads). At Python's default 5 ms switch interval one of them could keep a request
-    # waiting 5 ms at each hand-over, which was most of the p99 at 1,000 req/s.
+    # reloads). At Python's default switch interval one of them could keep a request waiting
+    # a whole interval at each hand-over, which was most of the p99 (docs/performance.md).
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     # A full garbage collection stops every answer while it scans what the caches hold (20-30
     # ms when a fresh server first meets thousands of people). The refresher freezes what

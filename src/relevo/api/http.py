@@ -40,7 +40,7 @@ _JSON = (b"content-type", b"application/json")
 
 class JSONAnswer(Response):
     """A JSON response with its two headers made directly, where Starlette's ``Response``
-    works them out from the media type and body each time (0.74 µs against 0.28, timeit).
+    works them out from the media type and body each time (docs/performance.md).
 
     >>> JSONAnswer(b'{"a":1}', 201).raw_headers
     [(b'content-length', b'7'), (b'content-type', b'application/json')]

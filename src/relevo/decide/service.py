@@ -1049,8 +1049,8 @@ def _explain_ahead(
     catalog: Mapping[str, Item],
 ) -> None:
     """Find the "Because you..." of a ranking's first items while it is precomputed, in the
-    background: explaining is the costly part of a person's first answer (up to 1 ms an item
-    for a factor model), and answers mostly show the first items."""
+    background: explaining is the costly part of a person's first answer (most of all for a
+    factor model), and answers mostly show the first items."""
     by_item = {r.item_id: r for r in recent}
     bases = getattr(served.model, "bases", {})
     for item_id in ranking.items[:EXPLAINED_AHEAD]:

@@ -186,7 +186,7 @@ def new_decision_id(region: str) -> str:
     than at a random page of it, which keeps a batch's commit small as the log grows. The bits
     come from ``random`` (seeded from the OS, reseeded in a forked worker), not ``secrets``: an
     id is read back only with its tenant's key, so it need not be unguessable, and a system
-    call per answer cost 10 µs and a turn of the GIL.
+    call per answer cost a turn of the GIL.
 
     >>> first = new_decision_id("eu"); time.sleep(0.001); second = new_decision_id("eu")
     >>> first < second, first.startswith("eu."), len(first)

@@ -367,10 +367,10 @@ class SqlitePartitionWriter:
     def record_decisions(self, traces: Sequence[EncodedTrace]) -> None:
         """Multi-row INSERTs of up to ``TRACE_ROWS`` traces each: ``executemany`` would step
         once per trace, and each step hands the GIL to the request threads and back, which
-        under load made answers wait on the trace writer. One statement over a JSON array read
-        back by ``json_each`` cost the writer 6.8 µs a trace; these cost 3.1-3.7, as much as a
-        raw ``executemany`` (``benchmarks/traces.py``). Shared parts are few (one per prepared
-        decision), so they take ``executemany``."""
+        under load made answers wait on the trace writer. They cost the writer about half what
+        one statement over a JSON array read back by ``json_each`` did, as little as a raw
+        ``executemany`` (``benchmarks/traces.py``; figures in docs/performance.md). Shared
+        parts are few (one per prepared decision), so they take ``executemany``."""
         parts = {
             t.shared.part_id: t.shared.body
             for t in traces
