@@ -14,6 +14,16 @@ from relevo.config import Settings
 from relevo.domain.tenants import Tenant
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+SUMMARY: list[str] = []
+"""Lines a test wants in the run's closing summary (a figure it measured), shown even when
+pytest captures the test's own output."""
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in SUMMARY:
+        terminalreporter.write_line(line)
+
+
 SECRET = "test-secret-" + "x" * 40
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from relevo.synthetic import generate
+from tests.conftest import SUMMARY
 from tests.e2e.conftest import Cli, wait_until_healthy
 
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
@@ -83,9 +84,10 @@ def test_the_server_keeps_to_its_openapi_document(cli, tmp_path) -> None:
     (tmp_path / "schemathesis.txt").write_text(done.stdout + done.stderr)
     summary = json.loads(report.read_text())
     requests = len(json.loads(har.read_text())["log"]["entries"])
-    print(
+    SUMMARY.append(
         f"schemathesis: {requests:,} requests, {summary['test_cases']['generated']:,} test"
-        f" cases, {summary['operations']['tested']} operations, failures {summary['failures']}"
+        f" cases, {summary['operations']['tested']} operations, failures {summary['failures']},"
+        f" errors {summary['errors']}"
     )
     assert done.returncode == 0, f"see {tmp_path / 'schemathesis.txt'}:\n" + done.stdout[-6000:]
     assert summary["operations"]["tested"] == summary["operations"]["total"]
