@@ -59,10 +59,12 @@ class Settings(BaseSettings):
         " answers requests that name no placement",
     )
     cache_people_entries: int = Field(
-        10_000,
+        50_000,
         ge=100,
         description="people whose model ranking, last ranking and online state each process"
-        " keeps in memory (least recently used dropped first; a ranking is about 15 KB)",
+        " keeps in memory (least recently used dropped first; a ranking is about 15 KB); keep"
+        " it above the people active at once times the placements' rankers, or most"
+        " decisions run the model again",
     )
     cache_answer_entries: int = Field(
         20_000,
