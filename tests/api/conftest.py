@@ -63,12 +63,17 @@ def running(relevo: Relevo, ready: bool = True) -> Iterator[Server]:
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Iterator[Server]:
-    relevo = build(make_settings(Path(tmp_path_factory.mktemp("api")) / "data"))
+def fresh_server(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Server]:
+    """A server over a new engine in a new data directory, closed after."""
+    relevo = build(make_settings(Path(tmp_path_factory.mktemp(name)) / "data"))
     with running(relevo) as started:
         yield started
     relevo.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Iterator[Server]:
+    yield from fresh_server(tmp_path_factory, "api")
 
 
 _names = itertools.count()

@@ -21,10 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from relevo.bootstrap import build
-from tests.api.conftest import Account, Server, running
+from tests.api.conftest import Account, Server, fresh_server
 from tests.api.test_people_api import problem
-from tests.conftest import event, make_settings
+from tests.conftest import event
 
 LARGEST_PAGE_COUNT = 1_073_741_823
 
@@ -32,10 +31,7 @@ LARGEST_PAGE_COUNT = 1_073_741_823
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[Server]:
     """A server of this module's own: a fault here must not reach other modules' tests."""
-    relevo = build(make_settings(Path(tmp_path_factory.mktemp("faults")) / "data"))
-    with running(relevo) as started:
-        yield started
-    relevo.close()
+    yield from fresh_server(tmp_path_factory, "faults")
 
 
 def region_file(server: Server, account: Account, region: str = "eu") -> Path:

@@ -90,6 +90,7 @@ TOP_LIKED = 3  # a person's strongest category affinities that may give "Because
 MAX_REASONS = 2  # the strongest two: a list of five reasons reads as none
 EXPLAINED_AHEAD = 12  # a precomputed ranking's items whose "Because you..." is found with it
 PREPARED_MAX_S = 60.0  # a prepared decision's longest life (online popularity is a minute old)
+CANDIDATE_RANKING_S = 60.0  # a ranking of the caller's own candidates (a page shown again)
 _PREPARED_HIT = CACHE_LOOKUPS.labels("prepared", "hit")
 _PREPARED_MISS = CACHE_LOOKUPS.labels("prepared", "miss")
 MAX_KNOWN_PEOPLE = 200_000  # whose key and home are remembered (see ``_whom``)
@@ -223,6 +224,10 @@ class DecisionService:
         # The model's ranking of a person, valid until they act again or a model is promoted;
         # and whole answers, reused for identical requests within the placement's TTL.
         self._rankings = TtlCache(max_entries=people_entries, ttl_s=600)
+        # Rankings of a caller's own candidates (``POST /v1/rank``), with the person's last
+        # one: a set of candidates is seldom asked again after its page is shown, so these are
+        # kept a minute, apart, and do not push people's rankings out.
+        self._candidate_rankings = TtlCache(max_entries=answer_entries, ttl_s=CANDIDATE_RANKING_S)
         self._answers = TtlCache(max_entries=answer_entries, ttl_s=3600)
         # What each person should see, worked out for their state's version (see Prepared).
         self._prepared = TtlCache(max_entries=answer_entries, ttl_s=PREPARED_MAX_S)
@@ -239,7 +244,9 @@ class DecisionService:
         self._stopped = threading.Event()
         # (tenant, ranker) pairs placements use, with the version precomputed for (or "").
         self._served_models: dict[tuple[str, Ranker], tuple[Tenant, str]] = {}
-        for name in ("rankings", "answers", "prepared", "states", "latest", "active"):
+        for name in (
+            "rankings", "candidate_rankings", "answers", "prepared", "states", "latest", "active"
+        ):  # fmt: skip
             cache: TtlCache = getattr(self, f"_{name}")
             CACHE_SIZES.track(
                 name, self, lambda s, n=f"_{name}": len(getattr(s, n)), cache.max_entries
@@ -638,7 +645,8 @@ class DecisionService:
             return ModelStage("no_model")
         people = _once(lambda: self._people(tenant, served, recent, region))
         asked = None if request.candidates is None else tuple(request.candidates)
-        outcome = self._rankings.get(
+        rankings, latest = self._ranking_caches(asked)
+        outcome = rankings.get(
             _ranking_key(tenant.tenant_id, person, region, marker, served.version, ranker, asked)
         )
         CACHE_LOOKUPS.labels("rankings", "miss" if outcome is None else "hit").inc()
@@ -646,7 +654,7 @@ class DecisionService:
             outcome = yield from self._run_model(tenant, strategy, served, people(), request)
             if isinstance(outcome, str):
                 latest_key = (tenant.tenant_id, person, region, ranker, asked)
-                earlier = self._latest.get(latest_key) if person is not None else None
+                earlier = latest.get(latest_key) if person is not None else None
                 if earlier is None:
                     return ModelStage(outcome, served=served, people=people)
                 version, ranking, _ = earlier  # the person's last ranking: stale, but theirs
@@ -752,11 +760,19 @@ class DecisionService:
         stayed until its TTL otherwise, a second ranking per person who acted)."""
         key = _ranking_key(tenant_id, person, region, marker, served.version, ranker, asked)
         latest_key = (tenant_id, person, region, ranker, asked)
-        earlier = self._latest.get(latest_key)
+        rankings, latest = self._ranking_caches(asked)
+        earlier = latest.get(latest_key)
         if earlier is not None and earlier[2] != key:
-            self._rankings.pop(earlier[2])
-        self._rankings.put(key, ranking)
-        self._latest.put(latest_key, (served.version, ranking, key))
+            rankings.pop(earlier[2])
+        rankings.put(key, ranking)
+        latest.put(latest_key, (served.version, ranking, key))
+
+    def _ranking_caches(self, asked: tuple[str, ...] | None) -> tuple[TtlCache, TtlCache]:
+        """Where a ranking and the person's last one are kept: people's own rankings apart
+        from those of a caller's candidates (both in one cache, under keys of their own)."""
+        if asked is None:
+            return self._rankings, self._latest
+        return self._candidate_rankings, self._candidate_rankings
 
     def start_refreshing(self, every_s: float = 5.0) -> None:
         """Refresh active people's rankings in a daemon thread, every ``every_s`` seconds."""
