@@ -27,11 +27,14 @@ def tenant_key(master_secret: bytes, tenant_id: str) -> bytes:
 class Pseudonymizer:
     """Maps ``(kind, raw id)`` to a pseudonym; ``kind`` keeps user and device ids apart.
 
+    People's ids are remembered (up to ``limit``), session ids are not: a session lasts one
+    visit, so remembering its id only fills the cache (in a soak, most of its new entries).
+
     >>> p = Pseudonymizer(b"k" * 32)
     >>> p("user_id", "u-42") == p("user_id", "u-42") != p("anonymous_id", "u-42")
     True
-    >>> len(p("user_id", "u-42"))
-    32
+    >>> len(p("user_id", "u-42")), p("session_id", "s-1") == p("session_id", "s-1"), len(p)
+    (32, True, 2)
     """
 
     __slots__ = ("__weakref__", "_cache", "_key", "limit")
@@ -46,6 +49,8 @@ class Pseudonymizer:
         if cached is None:
             message = f"{kind}:{raw}".encode()
             cached = hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
+            if kind == "session_id":
+                return cached
             if len(self._cache) >= self.limit:
                 self._cache.clear()
             self._cache[(kind, raw)] = cached
