@@ -15,7 +15,7 @@ climbing. An error is any answer that is not 2xx, a request that failed or timed
 request that could not be sent before the deadline.
 
 Setup is the serving benchmark's (benchmarks/serve.py: Online Retail from
-/work/shared/data/online-retail, or generated data when it is absent, every model trained);
+../shared/data/online-retail, or generated data when it is absent, every model trained);
 ``--prepare-data-dir DIR`` keeps the set-up dir and ``--skip-setup-data-dir DIR`` serves it
 again (each run adds its events to it). The placements keep their default configuration (the
 answer cache on). Talks only to 127.0.0.1, stops by itself.
