@@ -1291,10 +1291,30 @@ def positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
     return parse
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+def benchmark_parser(doc: str) -> argparse.ArgumentParser:
+    """The options every serving benchmark takes: ``--json``, ``--data``, and where its data
+    dir comes from (``--skip-setup-data-dir`` or ``--prepare-data-dir``)."""
+    parser = argparse.ArgumentParser(description=" ".join(doc.split("\n\n")[0].split()))
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Online Retail CSV")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--skip-setup-data-dir",
+        type=Path,
+        metavar="DIR",
+        help="reuse a data dir a serving benchmark prepared (tenant bench, trained); it is kept",
+    )
+    where.add_argument(
+        "--prepare-data-dir",
+        type=Path,
+        metavar="DIR",
+        help="set up into DIR (new or empty) instead of a temporary dir, and keep it",
+    )
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--concurrency", type=positive(int), default=32, help="requests in flight")
     parser.add_argument(
         "--seconds",
@@ -1311,19 +1331,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=positive(float), default=1000.0, help="open loop, req/s")
     parser.add_argument(
         "--rate-seconds", type=positive(float), default=10.0, help="open loop duration"
-    )
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--skip-setup-data-dir",
-        type=Path,
-        metavar="DIR",
-        help="reuse a data dir this script prepared (tenant bench, trained); it is kept",
-    )
-    where.add_argument(
-        "--prepare-data-dir",
-        type=Path,
-        metavar="DIR",
-        help="set up into DIR (new or empty) instead of a temporary dir, and keep it",
     )
     return parser.parse_args(argv)
 

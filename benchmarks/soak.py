@@ -50,10 +50,10 @@ from rich.console import Console
 from rich.table import Table
 
 from serve import (
-    DEFAULT_DATA,
     HOST,
     TENANT,
     Connection,
+    benchmark_parser,
     choose_data,
     code_version,
     data_dir_for,
@@ -512,9 +512,7 @@ def bounded(kind: type[float], most: float) -> Any:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Online Retail CSV")
+    parser = benchmark_parser(__doc__)
     parser.add_argument(
         "--minutes", type=bounded(float, MAX_MINUTES), default=2.0, help="load duration"
     )
@@ -526,19 +524,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=float,
         default=NEW_PEOPLE,
         help="share of recommends, ranks and events by someone never seen before",
-    )
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--skip-setup-data-dir",
-        type=Path,
-        metavar="DIR",
-        help="reuse a data dir this script or serve.py prepared (tenant bench, trained)",
-    )
-    where.add_argument(
-        "--prepare-data-dir",
-        type=Path,
-        metavar="DIR",
-        help="set up into DIR (new or empty) instead of a temporary dir, and keep it",
     )
     return parser.parse_args(argv)
 
