@@ -489,6 +489,27 @@ def test_the_models_ranking_is_reused_across_requests_of_a_person(shop, monkeypa
     assert len(calls) == 2
 
 
+def test_newcomers_share_one_ranking_until_they_act(shop, monkeypatch) -> None:
+    """People seen once must not each keep a ranking in memory (issue 17's soak)."""
+    relevo, tenant = shop
+    service = decider(relevo)
+    served = service._serving.model(tenant, "itemknn")
+    calls = []
+    score = served.model.score
+    monkeypatch.setattr(served.model, "score", lambda *a, **k: calls.append(1) or score(*a, **k))
+    answers = [service.decide(tenant, ask(user_id=f"new-{n}", k=3)) for n in range(5)]
+    assert len(calls) == 1
+    assert {tuple(i.item_id for i in a.items) for a in answers} == {
+        tuple(i.item_id for i in answers[0].items)
+    }
+    assert len({a.decision_id for a in answers}) == 5  # each still a decision of its own
+    relevo.ingest.ingest(tenant, [event("first", user_id="new-0", item_id="book-1")])
+    mine = service.decide(tenant, ask(user_id="new-0", k=3))
+    assert len(calls) == 2 and "book-1" not in {i.item_id for i in mine.items}
+    service.decide(tenant, ask(user_id="new-9", k=3))
+    assert len(calls) == 2  # newcomers still share theirs
+
+
 def test_when_the_model_fails_the_persons_last_ranking_answers(shop, monkeypatch) -> None:
     relevo, tenant = shop
     service = decider(relevo)

@@ -653,14 +653,14 @@ class DecisionService:
         if outcome is None:
             outcome = yield from self._run_model(tenant, strategy, served, people(), request)
             if isinstance(outcome, str):
-                latest_key = (tenant.tenant_id, person, region, ranker, asked)
+                latest_key = (tenant.tenant_id, _ranked_as(person, marker), region, ranker, asked)
                 earlier = latest.get(latest_key) if person is not None else None
                 if earlier is None:
                     return ModelStage(outcome, served=served, people=people)
                 version, ranking, _ = earlier  # the person's last ranking: stale, but theirs
                 return ModelStage("precomputed", version, ranking, served, people)
             self._keep(tenant.tenant_id, person, region, marker, served, ranker, asked, outcome)
-            if asked is None:
+            if asked is None and marker:  # a ranking shared by newcomers needs no refresh
                 self._active.put((tenant.tenant_id, person, region), (tenant, ranker))
         return ModelStage("none", served.version, outcome, served, people)
 
@@ -759,7 +759,7 @@ class DecisionService:
         earlier event of theirs or an earlier model, and no request will ask for it again (it
         stayed until its TTL otherwise, a second ranking per person who acted)."""
         key = _ranking_key(tenant_id, person, region, marker, served.version, ranker, asked)
-        latest_key = (tenant_id, person, region, ranker, asked)
+        latest_key = (tenant_id, _ranked_as(person, marker), region, ranker, asked)
         rankings, latest = self._ranking_caches(asked)
         earlier = latest.get(latest_key)
         if earlier is not None and earlier[2] != key:
@@ -877,7 +877,8 @@ class DecisionService:
             if kept[1].version == current:
                 return kept[1]
         state = partition.person_state(person, now_us)
-        self._states.put(key, (today, state))
+        if state.version:  # someone never written has nothing worth keeping
+            self._states.put(key, (today, state))
         return state
 
     def _people(
@@ -1093,7 +1094,18 @@ def _ranking_key(
 ) -> tuple:
     """What a cached ranking is valid for: the person as of their latest event (``marker``),
     the model version, the ranker's sources and the candidates asked about."""
-    return (tenant_id, person, region, marker, version, ranker, asked)
+    return (tenant_id, _ranked_as(person, marker), region, marker, version, ranker, asked)
+
+
+def _ranked_as(person: str | None, marker: str) -> str | None:
+    """Whose ranking a person gets: their own once they have a recent event (``marker``);
+    before that, the one every newcomer of the region shares, since the model sees nothing
+    of theirs. So people seen once do not each keep a ranking in memory.
+
+    >>> _ranked_as("p1", "e9"), _ranked_as("p1", "")
+    ('p1', None)
+    """
+    return person if marker else None
 
 
 def _score(
