@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, ndcg_score
 
-from relevo.evaluation.metrics import (
+from relevo.models.ranking_metrics import (
     average_precision_at_k,
     catalog_coverage,
     evaluate_rankings,

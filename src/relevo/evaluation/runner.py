@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 import msgspec
 import numpy as np
 
-from relevo.evaluation.metrics import evaluate_rankings
 from relevo.evaluation.splits import Split
 from relevo.models.base import ItemFeatures, Model, People
+from relevo.models.ranking_metrics import evaluate_rankings
 from relevo.models.topk import top_k
 from relevo.training.models import fit_models
 

@@ -21,9 +21,9 @@ import scipy.sparse as sp
 
 from relevo.domain.derived import from_micros
 from relevo.domain.models import CannotTrain
-from relevo.evaluation.metrics import evaluate_rankings
 from relevo.models.base import Artifact, Contribution, ItemFeatures, Model, People
 from relevo.models.interactions import Interactions
+from relevo.models.ranking_metrics import evaluate_rankings
 from relevo.models.topk import top_k
 
 DAY_US = 86_400 * 1_000_000

@@ -1,5 +1,8 @@
 """Ranking metrics with binary gain: an item is relevant to a person, or it is not.
 
+They live in the model layer because the hybrid measures its bases with them while it fits;
+offline evaluation builds on models, never the reverse.
+
 Held-out interactions say which items a person went on to like, not by how much one beats
 another, so every metric here counts hits; a graded gain would claim a precision the data lacks.
 Each metric is a function of one ranked list and one relevant set, to read and to test, and
