@@ -20,8 +20,8 @@ from pydantic_settings import (
 )
 
 from relevo.domain.events import DEFAULT_WEIGHTS
+from relevo.domain.model_names import HYBRID_BASES
 from relevo.domain.strategies import Strategy, strategies
-from relevo.training.names import HYBRID_BASES
 
 
 class ConfigError(Exception):

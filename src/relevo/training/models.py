@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from relevo.decoding import InvalidInput
+from relevo.domain.model_names import HYBRID_BASES
 from relevo.domain.models import CannotTrain, Failed
 from relevo.domain.violations import Violation
 from relevo.models.base import ItemFeatures, Model
@@ -24,7 +25,6 @@ from relevo.models.interactions import Interactions
 from relevo.models.neighbors import EaseModel, ItemKnnModel
 from relevo.models.popularity import PopularityModel, TrendingModel
 from relevo.models.session import SessionModel
-from relevo.training.names import HYBRID_BASES
 
 BASE_MODELS: dict[str, type] = {
     "popularity": PopularityModel,

@@ -1,4 +1,4 @@
-"""The names of the models Relevo trains, checked where a user gives them.
+"""Model names and parameters as a user gives them, checked against the names of the domain.
 
 Kept apart from the model classes so that the command line can name them (in ``--help`` and
 errors) without importing NumPy, SciPy, scikit-learn, implicit and LightGBM on every command.
@@ -7,13 +7,10 @@ errors) without importing NumPy, SciPy, scikit-learn, implicit and LightGBM on e
 from __future__ import annotations
 
 from relevo.decoding import InvalidInput
+from relevo.domain.model_names import BASE_NAMES, HYBRID_BASES, MODEL_NAMES
 from relevo.domain.violations import Violation
 
-BASE_NAMES = ("popularity", "trending", "itemknn", "ease", "als", "bpr", "content", "session")
-HYBRID_BASES = ("popularity", "trending", "itemknn", "ease", "als", "content", "session")
-"""BPR is left out of the hybrid's bases: it costs the most to fit and added nothing the others
-did not already bring in our runs (see docs/models.md)."""
-MODEL_NAMES = (*BASE_NAMES, "hybrid")
+__all__ = ["BASE_NAMES", "HYBRID_BASES", "MODEL_NAMES", "model_names", "model_params"]
 
 
 def model_names(text: str | None) -> list[str]:
