@@ -28,6 +28,7 @@ from relevo.training.service import TrainingService
 if TYPE_CHECKING:
     from relevo.decide.service import DecisionService
     from relevo.decide.serving import ServingState
+    from relevo.registry.loading import ModelLoader
 
 
 @dataclass
@@ -47,11 +48,19 @@ class Relevo:
     pseudonymizer_for: Callable[[str], Pseudonymizer]
 
     @cached_property
+    def model_loader(self) -> ModelLoader:
+        """Registered models back as objects that score; built on first use, since it loads
+        every model's numerical library, which most commands never need."""
+        from relevo.registry.loading import ModelLoader
+
+        return ModelLoader(self.registry)
+
+    @cached_property
     def serving(self) -> ServingState:
         """The promoted models and catalogs decisions serve from, loaded on first use."""
         from relevo.decide.serving import ServingState
 
-        return ServingState(self.storage, self.registry, self.training)
+        return ServingState(self.catalog, self.registry, self.model_loader)
 
     @cached_property
     def decisions(self) -> DecisionService:

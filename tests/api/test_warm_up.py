@@ -54,13 +54,13 @@ def trained_engine(data_dir: Path) -> tuple[Relevo, Tenant, str]:
 
 def slow_loads(relevo: Relevo) -> None:
     """Each model load takes ``LOAD_S`` more (the real load still runs)."""
-    real = relevo.training.load
+    real = relevo.model_loader.load
 
     def load(*args, **kwargs):
         time.sleep(LOAD_S)
         return real(*args, **kwargs)
 
-    relevo.training.load = load  # type: ignore[method-assign]
+    relevo.model_loader.load = load  # type: ignore[method-assign]
 
 
 def test_readiness_waits_for_the_models_and_health_answers_while_they_load(tmp_path) -> None:

@@ -67,7 +67,7 @@ def decider(relevo, placements=None, traces=None, **more) -> DecisionService:
     recorded = traces if traces is not None else []
     return DecisionService(
         relevo.storage,
-        ServingState(relevo.storage, relevo.registry, relevo.training, refresh_s=0),
+        ServingState(relevo.catalog, relevo.registry, relevo.model_loader, refresh_s=0),
         relevo.pseudonymizer_for,
         relevo.people.home_region,
         strategies({"knn": {"model": "itemknn"}, **(placements or {})}),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-import relevo.decide.serving as serving_module
 import relevo.tenancy.service as tenancy_module
 from relevo.decide.serving import ServingState
 from relevo.domain.events import DEFAULT_WEIGHTS, IngestMode
@@ -32,15 +31,15 @@ def test_a_promotion_serves_after_a_background_reload_and_nobody_waits_for_it(
         tenant, from_log(relevo.storage, tenant, DEFAULT_WEIGHTS), ["popularity"]
     )
     train()
-    state = ServingState(relevo.storage, relevo.registry, relevo.training, refresh_s=0.05)
+    state = ServingState(relevo.catalog, relevo.registry, relevo.model_loader, refresh_s=0.05)
     first = state.model(tenant, "popularity")
     assert first is not None and first.record.version == 1
     train()  # version 2 is promoted
     time.sleep(0.06)
     loads = []
-    load = relevo.training.load
+    load = relevo.model_loader.load
     monkeypatch.setattr(
-        relevo.training, "load", lambda *a: loads.append(time.sleep(0.3)) or load(*a)
+        relevo.model_loader, "load", lambda *a: loads.append(time.sleep(0.3)) or load(*a)
     )
     started = time.monotonic()
     stale = state.model(tenant, "popularity")
@@ -53,9 +52,9 @@ def test_a_promotion_serves_after_a_background_reload_and_nobody_waits_for_it(
 def test_the_catalog_is_read_again_only_when_it_changed(relevo, tenant, monkeypatch) -> None:
     relevo.catalog.upsert(tenant, [{"item_id": "a"}])
     reads = []
-    read = serving_module.catalog_of
-    monkeypatch.setattr(serving_module, "catalog_of", lambda *a: reads.append(1) or read(*a))
-    state = ServingState(relevo.storage, relevo.registry, relevo.training, refresh_s=0.02)
+    read = relevo.catalog.items_by_id
+    monkeypatch.setattr(relevo.catalog, "items_by_id", lambda *a: reads.append(1) or read(*a))
+    state = ServingState(relevo.catalog, relevo.registry, relevo.model_loader, refresh_s=0.02)
     assert set(state.catalog(tenant)) == {"a"}
     for _ in range(10):  # checked in the background, unchanged: not read again
         time.sleep(0.03)

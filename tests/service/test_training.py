@@ -14,9 +14,10 @@ from relevo.domain.models import Failed
 from relevo.models.base import ItemFeatures, People
 from relevo.models.hybrid import Snapshot, candidate_features
 from relevo.models.interactions import Interactions
+from relevo.models.kinds import MODEL_CLASSES
 from relevo.models.session import SessionModel
 from relevo.training.data import TrainingData, from_log
-from relevo.training.models import MODEL_CLASSES, fit_models
+from relevo.training.models import fit_models
 from relevo.training.names import HYBRID_BASES
 from tests.conftest import iso, now
 from tests.unit.test_models import DAY, taste_data
@@ -99,7 +100,7 @@ def test_an_item_added_a_second_ago_reaches_people_who_like_its_kind(relevo, ten
     )
     data = from_log(relevo.storage, tenant, interaction_weights(relevo.settings, tenant.tenant_id))
     relevo.training.train(tenant, data, ["content"])
-    _, model = relevo.training.load(tenant, "content")
+    _, model = relevo.model_loader.load(tenant, "content")
     answer = relevo.training.recommend_batch(tenant, model, data, ["u1", "u2"], k=3)
     top = {user: [item for u, item, _, _ in answer.rows if u == user] for user in ("u1", "u2")}
     assert "book-new" in top["u1"]  # a reader of mysteries
@@ -118,7 +119,7 @@ def test_training_registers_lineage_and_a_hybrid_that_loads_with_its_bases(relev
     assert hybrid.lineage["bases"] == {name: 1 for name in HYBRID_BASES}
     assert hybrid.event_count == len(data) and hybrid.checksum and hybrid.train_seconds > 0
     assert "ndcg@10" in hybrid.metrics and "ndcg@10" in records["ease"].metrics
-    _, loaded = relevo.training.load(tenant, "hybrid")
+    _, loaded = relevo.model_loader.load(tenant, "hybrid")
     assert set(loaded.bases) == set(HYBRID_BASES)
     answer = relevo.training.recommend_batch(
         tenant, loaded, source, ["u0", "u1", "nobody"], k=3, pseudonymous=False

@@ -12,10 +12,11 @@ from relevo.models.base import Artifact, ItemFeatures, People
 from relevo.models.content import ContentModel
 from relevo.models.hybrid import HybridModel, _cutoff
 from relevo.models.interactions import Interactions
+from relevo.models.kinds import BASE_MODELS
 from relevo.models.neighbors import EaseModel, ItemKnnModel
 from relevo.models.popularity import PopularityModel, TrendingModel
 from relevo.models.session import SessionModel
-from relevo.training.models import BASE_MODELS, fit_models
+from relevo.training.models import fit_models
 
 DAY = 86_400 * 1_000_000
 GROUPS = {

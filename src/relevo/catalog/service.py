@@ -82,3 +82,17 @@ class CatalogService:
 
     def page(self, tenant: Tenant, after: str | None, limit: int) -> list[Item]:
         return self._storage.catalog(tenant.tenant_id).page(after, limit)
+
+    def items_by_id(self, tenant: Tenant) -> dict[str, Item]:
+        """Every item of the tenant's catalog, by id: the view serving and training read."""
+        catalog, after = {}, None
+        store = self._storage.catalog(tenant.tenant_id)
+        while page := store.page(after, 5_000):
+            catalog.update((item.item_id, item) for item in page)
+            after = page[-1].item_id
+        return catalog
+
+    def version(self, tenant: Tenant) -> tuple[int, int]:
+        """A marker that changes whenever the tenant's catalog does, so a copy kept in memory
+        knows when to be read again."""
+        return self._storage.catalog(tenant.tenant_id).version()

@@ -73,12 +73,12 @@ def _data(
     timezone: str | None,
 ) -> TrainingData:
 
-    from relevo.training.data import catalog_of, from_file, from_log
+    from relevo.training.data import from_file, from_log
 
     weights = interaction_weights(relevo.settings, tenant.tenant_id)
     if file is None:
         return from_log(relevo.storage, tenant, weights)
-    catalog = catalog_of(relevo.storage, tenant)
+    catalog = relevo.catalog.items_by_id(tenant)
     data = from_file(
         tenant, file, weights, catalog, mapping, event_type, preset, file_format, timezone
     )
@@ -267,7 +267,7 @@ def recommend_batch(
     found = tenant_of(relevo, tenant)
     data = _data(relevo, found, interactions, mapping, event_type, preset, file_format, timezone)
     if interactions is None:
-        _, chosen = relevo.training.load(found, model, version)
+        _, chosen = relevo.model_loader.load(found, model, version)
     else:
         from relevo.training.models import fit_models
 

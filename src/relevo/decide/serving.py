@@ -16,14 +16,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from relevo.catalog.service import CatalogService
 from relevo.domain.items import Item
 from relevo.domain.models import ModelRecord
 from relevo.domain.tenants import Tenant
 from relevo.models.base import Model
-from relevo.ports import Storage
+from relevo.registry.loading import ModelLoader
 from relevo.registry.service import RegistryService
-from relevo.training.data import catalog_of
-from relevo.training.service import TrainingService
 
 
 @dataclass(frozen=True)
@@ -51,15 +50,15 @@ class _Entry:
 class ServingState:
     def __init__(
         self,
-        storage: Storage,
+        catalog: CatalogService,
         registry: RegistryService,
-        training: TrainingService,
+        loader: ModelLoader,
         refresh_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._storage = storage
+        self._catalog = catalog
         self._registry = registry
-        self._training = training
+        self._loader = loader
         self._refresh = refresh_s
         self._clock = clock
         self._entries: dict[tuple[str, str, str], _Entry] = {}  # (tenant, kind, name)
@@ -81,7 +80,7 @@ class ServingState:
         def load(key: object) -> ServingModel | None:
             if key is None:
                 return None
-            record, model = self._training.load(tenant, name)
+            record, model = self._loader.load(tenant, name)
             index = {str(item): i for i, item in enumerate(model.item_ids.tolist())}
             return ServingModel(record, model, index)
 
@@ -92,13 +91,10 @@ class ServingState:
         if entry is not None and self._clock() - entry.checked_at < self._refresh:
             return entry.value  # type: ignore[return-value]  # checked lately: no closures
 
-        def current() -> object:
-            return self._storage.catalog(tenant.tenant_id).version()
-
         return self._cached(  # type: ignore[return-value]
             (tenant.tenant_id, "catalog", ""),
-            current,
-            lambda _: catalog_of(self._storage, tenant),
+            lambda: self._catalog.version(tenant),
+            lambda _: self._catalog.items_by_id(tenant),
         )
 
     def _cached(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from relevo.catalog.service import CatalogService
 from relevo.decoding import decode
 from relevo.domain.derived import from_micros, micros
 from relevo.domain.events import Event, IngestMode, TimePolicy, check_event
@@ -37,16 +38,6 @@ class TrainingData:
     skipped: int  # rows of a file that broke the event contract
     data_from: datetime | None
     data_to: datetime | None
-
-
-def catalog_of(storage: Storage, tenant: Tenant) -> dict[str, Item]:
-    """Every item of the tenant's catalog, by id."""
-    catalog, after = {}, None
-    store = storage.catalog(tenant.tenant_id)
-    while page := store.page(after, 5_000):
-        catalog.update((item.item_id, item) for item in page)
-        after = page[-1].item_id
-    return catalog
 
 
 def _rows(events: Iterator[Event], weights: Mapping[str, float]) -> Iterator[tuple]:
@@ -95,7 +86,12 @@ def from_log(storage: Storage, tenant: Tenant, weights: Mapping[str, float]) -> 
             regions.update((row[0], region) for row in found)
             rows += found
     return _assemble(
-        rows, regions, catalog_of(storage, tenant), "event log", events=events, skipped=0
+        rows,
+        regions,
+        CatalogService(storage).items_by_id(tenant),
+        "event log",
+        events=events,
+        skipped=0,
     )
 
 

@@ -1,4 +1,4 @@
-"""The model classes Relevo trains, by name, and fitting any set of them at once.
+"""Fitting any set of the models Relevo trains (``relevo.models.kinds``) at once.
 
 The hybrid ranks the candidates of the base models it names (``HYBRID_BASES``), so asking for
 it fits those too. A model whose fit fails is reported by name and reason beside the others,
@@ -18,25 +18,8 @@ from relevo.domain.model_names import HYBRID_BASES
 from relevo.domain.models import CannotTrain, Failed
 from relevo.domain.violations import Violation
 from relevo.models.base import ItemFeatures, Model
-from relevo.models.content import ContentModel
-from relevo.models.factors import AlsModel, BprModel
-from relevo.models.hybrid import HybridModel
 from relevo.models.interactions import Interactions
-from relevo.models.neighbors import EaseModel, ItemKnnModel
-from relevo.models.popularity import PopularityModel, TrendingModel
-from relevo.models.session import SessionModel
-
-BASE_MODELS: dict[str, type] = {
-    "popularity": PopularityModel,
-    "trending": TrendingModel,
-    "itemknn": ItemKnnModel,
-    "ease": EaseModel,
-    "als": AlsModel,
-    "bpr": BprModel,
-    "content": ContentModel,
-    "session": SessionModel,
-}
-MODEL_CLASSES: dict[str, type] = {**BASE_MODELS, "hybrid": HybridModel}
+from relevo.models.kinds import MODEL_CLASSES
 
 log = logging.getLogger("relevo.training")
 

@@ -1,4 +1,4 @@
-"""Training a tenant's models, registering them with their lineage, and loading them back.
+"""Training a tenant's models and registering them with their lineage.
 
 ``train`` fits the models on the whole log (or a file), registers each as its name's next
 version with the data window, event count, parameters, metrics, code version and checksum,
@@ -80,12 +80,12 @@ class TrainingService:
                 ],
                 "Nothing to train on",
             )
-        from relevo.models.hybrid import HybridModel
+        from relevo.models.abilities import Composite
         from relevo.training.models import fit_models
 
         fits = fit_models(names, data.interactions, data.items, params)
         hybrid = fits.fitted["hybrid"].model if "hybrid" in fits.fitted else None
-        metrics = hybrid.validation if isinstance(hybrid, HybridModel) else {}
+        metrics = hybrid.validation if isinstance(hybrid, Composite) else {}
         trained: list[Trained] = []
         versions: dict[str, int] = {}
         for name, fit in fits.fitted.items():
@@ -108,10 +108,10 @@ class TrainingService:
     ) -> ModelRecord:
         """One fitted model as its name's next version; a hybrid's lineage names the versions
         of its bases registered just before it (``versions``)."""
-        from relevo.models.hybrid import HybridModel
+        from relevo.models.abilities import Composite
 
         lineage: dict[str, object] = {"source": data.source}
-        if isinstance(fit.model, HybridModel):
+        if isinstance(fit.model, Composite):
             lineage["bases"] = {base: versions[base] for base in fit.model.bases}
         return self._registry.register(
             tenant,
@@ -130,25 +130,6 @@ class TrainingService:
             fit.model.save().to_files(),
             promote=promote,
         )
-
-    def load(
-        self, tenant: Tenant, name: str, version: int | None = None
-    ) -> tuple[ModelRecord, Model]:
-        """A registered model ready to score: the promoted version unless one is named. A
-        hybrid comes back with the very base versions it was trained with."""
-        from relevo.models.base import Artifact
-        from relevo.models.hybrid import HybridModel
-        from relevo.training.models import MODEL_CLASSES
-
-        record, files = self._registry.load(tenant, name, version)
-        artifact = Artifact.from_files(files)
-        model = MODEL_CLASSES[artifact.kind].load(artifact)
-        if isinstance(model, HybridModel):
-            model.bases = {
-                base: self.load(tenant, base, base_version)[1]
-                for base, base_version in record.lineage["bases"].items()
-            }
-        return record, model
 
     def recommend_batch(
         self,

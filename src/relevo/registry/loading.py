@@ -1,0 +1,33 @@
+"""Registered models loaded back, ready to score: next to the registry that stores them, so
+serving and batch answers load models without depending on training."""
+
+from __future__ import annotations
+
+from relevo.domain.models import ModelRecord
+from relevo.domain.tenants import Tenant
+from relevo.models.abilities import Composite
+from relevo.models.base import Artifact, Model
+from relevo.models.kinds import MODEL_CLASSES
+from relevo.registry.service import RegistryService
+
+
+class ModelLoader:
+    """Turns a registered version's verified files into the model they hold."""
+
+    def __init__(self, registry: RegistryService) -> None:
+        self._registry = registry
+
+    def load(
+        self, tenant: Tenant, name: str, version: int | None = None
+    ) -> tuple[ModelRecord, Model]:
+        """A registered model ready to score: the promoted version unless one is named. A
+        composite (the hybrid) comes back with the very base versions it was trained with."""
+        record, files = self._registry.load(tenant, name, version)
+        artifact = Artifact.from_files(files)
+        model = MODEL_CLASSES[artifact.kind].load(artifact)
+        if isinstance(model, Composite):
+            model.bases = {
+                base: self.load(tenant, base, base_version)[1]
+                for base, base_version in record.lineage["bases"].items()
+            }
+        return record, model
