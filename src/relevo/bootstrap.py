@@ -16,6 +16,7 @@ from relevo.config import Settings, interaction_weights, load_settings, placemen
 from relevo.decide.decision_log import DecisionLog
 from relevo.domain.events import TimePolicy
 from relevo.domain.pseudonyms import Pseudonymizer, tenant_key
+from relevo.domain.tenants import Tenant
 from relevo.ingest.pipeline import IngestLimits, IngestService
 from relevo.ingest.schemas import SchemaService
 from relevo.monitoring import CACHE_SIZES
@@ -116,6 +117,13 @@ def master_secret(settings: Settings) -> bytes:
         with os.fdopen(descriptor, "w") as file:
             file.write(secrets.token_urlsafe(48))
     return path.read_text().strip().encode()
+
+
+def import_worker(settings: Settings, tenant_id: str) -> tuple[IngestService, Tenant]:
+    """The ingest service and tenant of a worker process of a parallel import: an engine of
+    its own, since SQLite handles do not cross processes."""
+    relevo = build(settings)
+    return relevo.ingest, relevo.tenancy.tenant(tenant_id)
 
 
 def build(settings: Settings | None = None) -> Relevo:

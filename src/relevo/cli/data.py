@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import msgspec
@@ -9,7 +10,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from relevo.bootstrap import build
+from relevo.bootstrap import import_worker
 from relevo.cli.app import TenantOption, app, console, engine, out, tenant_of
 from relevo.config import interaction_weights
 from relevo.decoding import InvalidInput
@@ -99,11 +100,12 @@ def import_command(
     anonymous person. History of any age is accepted (the live late-event horizon does not apply).
     """
     relevo = engine()
+    found = tenant_of(relevo, tenant)
     progress, update = progress_bar(not as_json)
     with progress:
         report = import_events(
-            relevo,
-            tenant_of(relevo, tenant),
+            relevo.ingest,
+            found,
             file,
             mapping,
             event_type,
@@ -112,7 +114,7 @@ def import_command(
             timezone,
             progress=update,
             workers=workers or auto_workers(file),
-            build=build,
+            open_worker=partial(import_worker, relevo.settings, found.tenant_id),
         )
     _print_report(report, as_json, "events")
 
@@ -135,7 +137,7 @@ def items_import(
     progress, update = progress_bar(not as_json)
     with progress:
         report = import_items(
-            relevo, tenant_of(relevo, tenant), file, mapping, preset, file_format, update
+            relevo.catalog, tenant_of(relevo, tenant), file, mapping, preset, file_format, update
         )
     _print_report(report, as_json, "rows")
 

@@ -8,6 +8,7 @@ import secrets
 import threading
 import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -16,7 +17,7 @@ import uvicorn
 from rich.markup import escape
 
 from relevo.api.app import create_app
-from relevo.bootstrap import Relevo, build
+from relevo.bootstrap import Relevo, build, import_worker
 from relevo.cli.app import app, console, out
 from relevo.cli.data import progress_bar
 from relevo.config import load_settings
@@ -85,15 +86,15 @@ def demo(
             )
         progress, update = progress_bar(True)
         with progress:
-            items = import_items(relevo, tenant, items_file, preset=preset, progress=update)
+            items = import_items(relevo.catalog, tenant, items_file, preset=preset, progress=update)
             events = import_events(
-                relevo,
+                relevo.ingest,
                 tenant,
                 events_file,
                 preset=preset,
                 progress=update,
                 workers=auto_workers(events_file),
-                build=build,
+                open_worker=partial(import_worker, relevo.settings, tenant.tenant_id),
             )
         console.print(
             f"catalog: {items.accepted:,} items; events: {events.accepted:,} accepted,"

@@ -16,12 +16,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from relevo.config import Settings
+from relevo.catalog.service import CatalogService
 from relevo.decoding import InvalidInput
 from relevo.domain.events import IngestMode
 from relevo.domain.tenants import Tenant
@@ -38,11 +38,12 @@ from relevo.importing.mapping import (
 )
 from relevo.importing.presets import PRESETS, Preset
 from relevo.importing.readers import Format, RowBatch, detect_format, read_batches
-
-if TYPE_CHECKING:  # the engine is built by bootstrap, which builds on this module's neighbours
-    from relevo.bootstrap import Relevo
+from relevo.ingest.pipeline import IngestService
 
 Progress = Callable[[int, int, int], None]  # rows done, bytes done, bytes in all
+OpenWorker = Callable[[], tuple[IngestService, Tenant]]
+"""Builds, in a worker process of a parallel import, the ingest service and tenant it sends
+rows to; picklable (a module-level function or a ``functools.partial`` of one)."""
 
 
 class ImportReport(msgspec.Struct):
@@ -74,7 +75,7 @@ def _zone(name: str):
 
 
 def import_events(
-    relevo: Relevo,
+    ingest: IngestService,
     tenant: Tenant,
     path: Path,
     mapping: str | None = None,
@@ -85,12 +86,12 @@ def import_events(
     batch_size: int = 20_000,
     progress: Progress | None = None,
     workers: int = 1,
-    build: Callable[[Settings], Relevo] | None = None,
+    open_worker: OpenWorker | None = None,
 ) -> ImportReport:
     """Import a file of events. Without a mapping, each JSON Lines record is an event envelope.
 
     With ``workers`` > 1, chunks of rows are mapped and ingested by that many processes at
-    once, each with the engine ``build`` makes from the settings. The result is the same as
+    once, each with the ingest service ``open_worker`` builds there. The result is the same as
     with one: each chunk is one transaction per region, dedupe
     reads the log under the write lock, and derived state is an order-free fold.
     """
@@ -98,9 +99,9 @@ def import_events(
     report = ImportReport(path.name, workers=max(1, workers))
     started = time.perf_counter()
     batches = read_batches(path, file_format or detect_format(path))
-    if workers > 1 and build is None:
-        raise ValueError("parallel import needs the engine factory (bootstrap.build)")
-    with _runner(relevo, tenant, plan, workers, build) as run:
+    if workers > 1 and open_worker is None:
+        raise ValueError("parallel import needs a worker factory (bootstrap.import_worker)")
+    with _runner(ingest, tenant, plan, workers, open_worker) as run:
         for counts, rows, position, size in run(plan.checked(batch, path) for batch in batches):
             for status, count in counts.items():
                 setattr(report, status, getattr(report, status) + count)
@@ -195,12 +196,12 @@ class EventPlan:
             for row in batch.rows
         ]
 
-    def ingest(self, relevo: Relevo, tenant: Tenant, batch: RowBatch) -> Counter[str]:
+    def ingest(self, ingest: IngestService, tenant: Tenant, batch: RowBatch) -> Counter[str]:
         records = self.records(batch)
         counts: Counter[str] = Counter()
         for start in range(0, len(records), self.batch_size):
             chunk = records[start : start + self.batch_size]
-            results = relevo.ingest.ingest(tenant, chunk, self.source, IngestMode.BACKFILL)
+            results = ingest.ingest(tenant, chunk, self.source, IngestMode.BACKFILL)
             counts.update(result.status for result in results)
         return counts
 
@@ -210,16 +211,16 @@ Outcome = tuple[Counter[str], int, int, int]  # counts, rows, file position, fil
 
 @contextmanager
 def _runner(
-    relevo: Relevo,
+    ingest: IngestService,
     tenant: Tenant,
     plan: EventPlan,
     workers: int,
-    build: Callable[[Settings], Relevo] | None,
+    open_worker: OpenWorker | None,
 ) -> Iterator[Callable[[Iterable[RowBatch]], Iterator[Outcome]]]:
     """Run the plan on batches, here or in ``workers`` processes, yielding outcomes in order."""
     if workers <= 1:
         yield lambda batches: (
-            (plan.ingest(relevo, tenant, b), len(b.rows), b.position, b.size) for b in batches
+            (plan.ingest(ingest, tenant, b), len(b.rows), b.position, b.size) for b in batches
         )
         return
     context = multiprocessing.get_context("spawn")  # fresh processes: no inherited SQLite handles
@@ -227,7 +228,7 @@ def _runner(
         workers,
         context,
         initializer=_start_worker,
-        initargs=(build, relevo.settings, tenant.tenant_id),
+        initargs=(open_worker,),
     ) as pool:
 
         def run(batches: Iterable[RowBatch]) -> Iterator[Outcome]:
@@ -245,13 +246,12 @@ def _runner(
         yield run
 
 
-_worker: tuple[Relevo, Tenant] | None = None
+_worker: tuple[IngestService, Tenant] | None = None
 
 
-def _start_worker(build: Callable[[Settings], Relevo], settings: Settings, tenant_id: str) -> None:
+def _start_worker(open_worker: OpenWorker) -> None:
     global _worker
-    relevo = build(settings)
-    _worker = (relevo, relevo.tenancy.tenant(tenant_id))
+    _worker = open_worker()
 
 
 def _work(plan: EventPlan, batch: RowBatch) -> Counter[str]:
@@ -304,7 +304,7 @@ def _event_record(record: dict, row) -> dict:
 
 
 def import_items(
-    relevo: Relevo,
+    catalog: CatalogService,
     tenant: Tenant,
     path: Path,
     mapping: str | None = None,
@@ -335,7 +335,7 @@ def import_items(
     records = list(latest.values())
     report.duplicate = report.rows - len(records)
     for start in range(0, len(records), 1_000):
-        for result in relevo.catalog.upsert(tenant, records[start : start + 1_000]):
+        for result in catalog.upsert(tenant, records[start : start + 1_000]):
             if result.status == "upserted":
                 report.accepted += 1
             else:
