@@ -20,12 +20,13 @@ from relevo import __version__
 from relevo.api import decisions, events, items, operations, people, recommend, schemas
 from relevo.api.hot_routes import HotRoutes
 from relevo.api.http import json_response
+from relevo.api.metrics import LatencyMiddleware, metrics_endpoint
 from relevo.api.openapi import DOCS_HTML, openapi_document
 from relevo.api.problems import EXCEPTION_HANDLERS
 from relevo.bootstrap import Relevo
 from relevo.config import placement_strategies
 from relevo.decide.warmup import WarmUp
-from relevo.monitoring import LatencyMiddleware, limit_sqlite_heap, metrics_endpoint
+from relevo.monitoring import limit_sqlite_heap
 
 SWITCH_INTERVAL_S = 0.0005
 FULL_COLLECTION_EVERY = 100  # collections of the middle generation (Python's default: 10)

@@ -20,8 +20,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from starlette.requests import Request
 from starlette.responses import Response
 
+from relevo.api.metrics import Receive, Scope, Send
 from relevo.api.problems import EXCEPTION_HANDLERS
-from relevo.monitoring import REQUEST_SECONDS, Receive, Scope, Send
+from relevo.monitoring import REQUEST_SECONDS
 
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
