@@ -6,11 +6,16 @@ import sys
 
 from rich.markup import escape
 
+from relevo.cli import admin, data, models, running, training
 from relevo.cli.app import app, console
 from relevo.config import ConfigError
 from relevo.decoding import InvalidInput
 from relevo.domain.models import CannotTrain, CorruptArtifact
 from relevo.importing.readers import FileProblem
+
+COMMAND_GROUPS = (admin, data, models, running, training)
+"""Imported for their side effect: each registers its commands on ``app``. They import ``app``
+from ``relevo.cli.app``, never the reverse, so the command modules form no cycle."""
 
 
 def main() -> None:

@@ -28,7 +28,3 @@ def engine() -> Relevo:
 
 def tenant_of(relevo: Relevo, tenant_id: str) -> Tenant:
     return relevo.tenancy.tenant(tenant_id)
-
-
-# Register the command groups (imported for their side effect on ``app``).
-from relevo.cli import admin, data, models, running, training  # noqa: E402, F401
