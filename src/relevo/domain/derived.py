@@ -153,26 +153,12 @@ def derive(
         type_counts[kind] += 1
         at = micros(event.occurred_at)
         day = at // DAY_US
-        today = person_days.get((person, day))
-        if today is None:
-            today = person_days[(person, day)] = PersonDay(at, {kind: 1})
-        else:
-            today.counts[kind] = today.counts.get(kind, 0) + 1
-            if at > today.counted_at_us:
-                today.counted_at_us = at
+        today = _count_day(person_days, person, day, at, kind)
         if event.properties and "person" in event.properties:
-            for name, value in event_attributes(event.properties["person"]).items():
-                held = attributes.get((person, name))
-                if held is None or (at, event.event_id) > held[:2]:
-                    attributes[(person, name)] = EventAttribute(at, event.event_id, value)
+            _keep_attributes(attributes, person, event, at)
         if item is None:
             continue
-        stat = item_stats.get((item, kind))
-        if stat is None:
-            item_stats[(item, kind)] = ItemStat(1, at)
-        else:
-            stat.count += 1
-            stat.last_at_us = max(stat.last_at_us, at)
+        _count_item(item_stats, item, kind, at)
         if kind not in NOT_ENGAGEMENT:
             recent.setdefault(person, []).append(
                 RecentItem(at, event.event_id, item, kind, event.session_id)
@@ -182,22 +168,66 @@ def derive(
             continue
         item_days[(item, day)] += milli
         facet = facets.get(item)
-        if facet is None or (facet[0] is None and not facet[1]):
-            continue
-        category, tags = facet
-        if category is not None:
-            today.categories[category] = today.categories.get(category, 0) + milli
-        unique = tags_of.get(item)
-        if unique is None:
-            unique = tags_of[item] = tuple(dict.fromkeys(tags))
-        held_tags = today.tags
-        for tag in unique:
-            held_tags[tag] = held_tags.get(tag, 0) + milli
-        if today.weighted_at_us is None or at > today.weighted_at_us:
-            today.weighted_at_us = at
+        if facet is not None and (facet[0] is not None or facet[1]):
+            _add_affinities(today, item, facet, tags_of, milli, at)
     for person, entries in recent.items():
         recent[person] = merge_recent([], entries, recent_limit)
     return delta
+
+
+def _count_day(
+    person_days: dict[tuple[str, int], PersonDay], person: str, day: int, at: int, kind: str
+) -> PersonDay:
+    """The person's day, with this event counted in it."""
+    today = person_days.get((person, day))
+    if today is None:
+        today = person_days[(person, day)] = PersonDay(at, {kind: 1})
+    else:
+        today.counts[kind] = today.counts.get(kind, 0) + 1
+        if at > today.counted_at_us:
+            today.counted_at_us = at
+    return today
+
+
+def _keep_attributes(
+    attributes: dict[tuple[str, str], EventAttribute], person: str, event: Event, at: int
+) -> None:
+    """The person attributes the event sets, each kept if newer than the one held."""
+    for name, value in event_attributes(event.properties["person"]).items():
+        held = attributes.get((person, name))
+        if held is None or (at, event.event_id) > held[:2]:
+            attributes[(person, name)] = EventAttribute(at, event.event_id, value)
+
+
+def _count_item(item_stats: dict[tuple[str, str], ItemStat], item: str, kind: str, at: int) -> None:
+    stat = item_stats.get((item, kind))
+    if stat is None:
+        item_stats[(item, kind)] = ItemStat(1, at)
+    else:
+        stat.count += 1
+        stat.last_at_us = max(stat.last_at_us, at)
+
+
+def _add_affinities(
+    today: PersonDay,
+    item: str,
+    facet: tuple[str | None, list[str]],
+    tags_of: dict[str, tuple[str, ...]],
+    milli: int,
+    at: int,
+) -> None:
+    """The event's weight added to the person's day under the item's category and tags."""
+    category, tags = facet
+    if category is not None:
+        today.categories[category] = today.categories.get(category, 0) + milli
+    unique = tags_of.get(item)
+    if unique is None:
+        unique = tags_of[item] = tuple(dict.fromkeys(tags))
+    held_tags = today.tags
+    for tag in unique:
+        held_tags[tag] = held_tags.get(tag, 0) + milli
+    if today.weighted_at_us is None or at > today.weighted_at_us:
+        today.weighted_at_us = at
 
 
 def decayed(

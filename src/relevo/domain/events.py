@@ -133,31 +133,7 @@ def check_event(
     >>> [v.pointer for v in check_event(e, now, ("eu",), TimePolicy(), IngestMode.LIVE, {})]
     ['/item_id']
     """
-    found: list[Violation] = []
-    occurred = event.occurred_at
-    if occurred.tzinfo is None:
-        found.append(
-            Violation("/occurred_at", "timezone", "must be RFC 3339 with a UTC offset, e.g. Z")
-        )
-    else:
-        ahead = occurred - received_at
-        if ahead > policy.future_skew:
-            found.append(
-                Violation(
-                    "/occurred_at",
-                    "future_skew",
-                    f"is more than {policy.future_skew} ahead of the server clock",
-                )
-            )
-        elif mode is IngestMode.LIVE and -ahead > policy.late_horizon:
-            found.append(
-                Violation(
-                    "/occurred_at",
-                    "late_horizon",
-                    f"is older than the late-event horizon of {policy.late_horizon};"
-                    " import history with `relevo import` instead",
-                )
-            )
+    found = _check_time(event.occurred_at, received_at, policy, mode)
     if event.user_id is None and event.anonymous_id is None:
         found.append(
             Violation("/user_id", "one_of_required", "one of user_id or anonymous_id is required")
@@ -178,22 +154,54 @@ def check_event(
             v.under("/properties/person")
             for v in check_event_attributes(event.properties["person"], received_at.date())
         )
+    found.extend(_check_type(event, custom_types))
+    return found
+
+
+def _check_time(
+    occurred: datetime, received_at: datetime, policy: TimePolicy, mode: IngestMode
+) -> list[Violation]:
+    """An event's time against the server clock: never too far ahead, and live ones recent."""
+    if occurred.tzinfo is None:
+        return [Violation("/occurred_at", "timezone", "must be RFC 3339 with a UTC offset, e.g. Z")]
+    ahead = occurred - received_at
+    if ahead > policy.future_skew:
+        return [
+            Violation(
+                "/occurred_at",
+                "future_skew",
+                f"is more than {policy.future_skew} ahead of the server clock",
+            )
+        ]
+    if mode is IngestMode.LIVE and -ahead > policy.late_horizon:
+        return [
+            Violation(
+                "/occurred_at",
+                "late_horizon",
+                f"is older than the late-event horizon of {policy.late_horizon};"
+                " import history with `relevo import` instead",
+            )
+        ]
+    return []
+
+
+def _check_type(event: Event, custom_types: Mapping[str, object]) -> list[Violation]:
+    """The rules of the event's type: a built-in one's required fields, else a known name."""
     rule = BUILTIN_TYPES.get(event.type)
     if rule is None:
-        if event.type not in custom_types:
-            found.append(
-                Violation(
-                    "/type",
-                    "unknown_type",
-                    f"'{event.type}' is neither a built-in type nor a registered custom type",
-                )
+        if event.type in custom_types:
+            return []
+        return [
+            Violation(
+                "/type",
+                "unknown_type",
+                f"'{event.type}' is neither a built-in type nor a registered custom type",
             )
-    elif rule.required == ("item_id",) and not rule.signed_in and event.item_id is not None:
-        if event.schema_version is not None:  # the common case, checked without a call
-            found.extend(_check_builtin(event, rule))
-    else:
-        found.extend(_check_builtin(event, rule))
-    return found
+        ]
+    if rule.required == ("item_id",) and not rule.signed_in and event.item_id is not None:
+        # the common case, checked without a call
+        return [] if event.schema_version is None else _check_builtin(event, rule)
+    return _check_builtin(event, rule)
 
 
 def _check_builtin(event: Event, rule: TypeRule) -> list[Violation]:
