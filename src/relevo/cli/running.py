@@ -20,7 +20,8 @@ from relevo.api.app import create_app
 from relevo.bootstrap import Relevo, build, import_worker
 from relevo.cli.app import app, console, out
 from relevo.cli.data import progress_bar
-from relevo.config import load_settings
+from relevo.config import interaction_weights, load_settings
+from relevo.domain.model_names import MODEL_NAMES
 from relevo.domain.tenants import Scope, Tenant
 from relevo.importing.service import auto_workers, import_events, import_items
 
@@ -129,9 +130,7 @@ def demo(
 def _train_demo_models(relevo: Relevo, tenant: Tenant) -> None:
     """Train every model; one that cannot be trained is named and the demo serves with the
     others (a placement falls back when its model is missing), rather than not at all."""
-    from relevo.config import interaction_weights
-    from relevo.training.data import from_log
-    from relevo.training.names import MODEL_NAMES
+    from relevo.training.data import from_log  # NumPy and SciPy: only when the demo trains
 
     with console.status("training every model on the demo data (about half a minute)"):
         data = from_log(relevo.storage, tenant, interaction_weights(relevo.settings, "demo"))
