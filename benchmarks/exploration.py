@@ -20,7 +20,7 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
-from relevo.decide.service import POOL
+from relevo.decide.ranking import POOL
 from relevo.domain.decisions import new_decision_id
 from relevo.domain.exploration import explore
 

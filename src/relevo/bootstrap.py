@@ -27,7 +27,7 @@ from relevo.tenancy.service import TenancyService
 from relevo.training.service import TrainingService
 
 if TYPE_CHECKING:
-    from relevo.decide.service import DecisionService
+    from relevo.decide.pipeline import DecisionService
     from relevo.decide.serving import ServingState
     from relevo.registry.loading import ModelLoader
 
@@ -67,7 +67,7 @@ class Relevo:
     def decisions(self) -> DecisionService:
         """Built on first use: it loads the numerical libraries, which commands that never
         decide (import, --help...) should not pay for."""
-        from relevo.decide.service import DecisionService
+        from relevo.decide.pipeline import DecisionService
 
         settings = self.settings
         service = DecisionService(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import msgspec
 
-from relevo.decide.service import SimilarItems
+from relevo.decide.similar import SimilarItems
 from tests.conftest import event
 
 

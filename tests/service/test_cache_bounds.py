@@ -70,13 +70,19 @@ def test_people_ids_and_homes_stay_within_their_bound(bounded) -> None:
     for person in people:
         request = DecisionRequest(user_id=person, k=1)
         engine.decisions.decide(tenant, request)
-        assert len(engine.decisions._known) <= LIMIT
+        assert len(engine.decisions.person.known) <= LIMIT
         assert len(engine.people._homes) <= LIMIT
         assert len(engine.pseudonymizer_for(tenant.tenant_id)) <= LIMIT
-    for name in ("_answers", "_prepared", "_states", "_rankings", "_latest"):
-        cache = getattr(engine.decisions, name)
+    decisions = engine.decisions
+    for name, cache in {
+        "answers": decisions.reuse.answers,
+        "prepared": decisions.reuse.prepared,
+        "states": decisions.person.states,
+        "rankings": decisions.candidates.rankings,
+        "latest": decisions.candidates.latest,
+    }.items():
         assert cache.max_entries == 100 and len(cache) <= 100, name
-    assert len(engine.decisions._prepared) == 100  # 1,500 people asked, the last 100 kept
+    assert len(engine.decisions.reuse.prepared) == 100  # 1,500 people asked, the last 100 kept
 
 
 def test_the_gauge_reports_each_cache_and_its_bound(bounded) -> None:

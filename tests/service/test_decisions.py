@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from relevo.adapters.sqlite.region import SqliteRegionPartition
-from relevo.decide.service import DecisionService
+from relevo.decide.pipeline import DecisionService
 from relevo.decide.serving import ServingState
 from relevo.decoding import InvalidInput
 from relevo.domain.decisions import DecisionRequest, Filters, Trace
@@ -300,7 +300,7 @@ def test_no_model_falls_back_to_popular(shop) -> None:
 def test_a_failing_model_falls_back_then_the_breaker_opens(shop, monkeypatch) -> None:
     relevo, tenant = shop
     service = decider(relevo)
-    served = service._serving.model(tenant, "itemknn")
+    served = service.serving.model(tenant, "itemknn")
 
     def broken(*args, **kwargs):
         raise RuntimeError("model exploded")
@@ -313,7 +313,7 @@ def test_a_failing_model_falls_back_then_the_breaker_opens(shop, monkeypatch) ->
 def test_a_slow_model_is_not_waited_for(shop, monkeypatch) -> None:
     relevo, tenant = shop
     service = decider(relevo, {"tight": {"model": "itemknn", "model_budget_ms": 20}})
-    served = service._serving.model(tenant, "itemknn")
+    served = service.serving.model(tenant, "itemknn")
     release = threading.Event()
 
     def slow(*args, **kwargs):
@@ -331,7 +331,7 @@ def test_a_slow_model_is_not_waited_for(shop, monkeypatch) -> None:
 def test_on_the_event_loop_a_slow_model_is_not_waited_for_either(shop, monkeypatch) -> None:
     relevo, tenant = shop
     service = decider(relevo, {"tight": {"model": "itemknn", "model_budget_ms": 20}})
-    served = service._serving.model(tenant, "itemknn")
+    served = service.serving.model(tenant, "itemknn")
     release = threading.Event()
     monkeypatch.setattr(served.model, "score", lambda *a, **k: release.wait(10))
 
@@ -477,7 +477,7 @@ def test_what_was_prepared_lasts_until_the_day_ends(shop) -> None:
 def test_the_models_ranking_is_reused_across_requests_of_a_person(shop, monkeypatch) -> None:
     relevo, tenant = shop
     service = decider(relevo)
-    served = service._serving.model(tenant, "itemknn")
+    served = service.serving.model(tenant, "itemknn")
     calls = []
     score = served.model.score
     monkeypatch.setattr(served.model, "score", lambda *a, **k: calls.append(1) or score(*a, **k))
@@ -493,7 +493,7 @@ def test_newcomers_share_one_ranking_until_they_act(shop, monkeypatch) -> None:
     """People seen once must not each keep a ranking in memory (issue 17's soak)."""
     relevo, tenant = shop
     service = decider(relevo)
-    served = service._serving.model(tenant, "itemknn")
+    served = service.serving.model(tenant, "itemknn")
     calls = []
     score = served.model.score
     monkeypatch.setattr(served.model, "score", lambda *a, **k: calls.append(1) or score(*a, **k))
@@ -515,7 +515,7 @@ def test_when_the_model_fails_the_persons_last_ranking_answers(shop, monkeypatch
     service = decider(relevo)
     before = service.decide(tenant, ask(k=3))
     assert before.fallback == "none"
-    served = service._serving.model(tenant, "itemknn")
+    served = service.serving.model(tenant, "itemknn")
 
     def broken(*args, **kwargs):
         raise RuntimeError("model exploded")
@@ -536,7 +536,7 @@ def test_active_peoples_rankings_are_refreshed_ahead_of_their_next_request(
     relevo, tenant = shop
     service = decider(relevo)
     service.decide(tenant, ask(k=3))
-    served = service._serving.model(tenant, "itemknn")
+    served = service.serving.model(tenant, "itemknn")
     calls = []
     score = served.model.score
     monkeypatch.setattr(served.model, "score", lambda *a, **k: calls.append(1) or score(*a, **k))
@@ -555,7 +555,7 @@ def test_precomputed_rankings_answer_as_the_model_would_have(shop, monkeypatch) 
     expected = [single.decide(tenant, ask(user_id=f"u{p}", k=4)).items for p in range(6)]
     batched = decider(relevo)
     assert batched.precompute(tenant, "itemknn") == 30  # every person of the shop, one region
-    served = batched._serving.model(tenant, "itemknn")
+    served = batched.serving.model(tenant, "itemknn")
     monkeypatch.setattr(served.model, "score", lambda *a, **k: pytest.fail("not precomputed"))
     monkeypatch.setattr(served.model, "explain", lambda *a, **k: pytest.fail("not explained"))
     found = [batched.decide(tenant, ask(user_id=f"u{p}", k=4)).items for p in range(6)]
@@ -628,7 +628,7 @@ def test_a_persons_ranking_for_an_earlier_event_is_dropped_when_they_act(shop) -
     relevo, tenant = shop
     service = decider(relevo)
     first = service.decide(tenant, ask(k=3))
-    assert first.fallback == "none" and len(service._rankings) == 1
+    assert first.fallback == "none" and len(service.candidates.rankings) == 1
     relevo.ingest.ingest(tenant, [event("acted", user_id="u1", item_id=first.items[0].item_id)])
     assert service.decide(tenant, ask(k=3)).fallback == "none"
-    assert len(service._rankings) == 1  # the new one only: nothing asks for the old again
+    assert len(service.candidates.rankings) == 1  # the new one only: nothing asks for the old again

@@ -52,7 +52,7 @@ def _results(name: str) -> dict[str, Any]:
     }
 
 
-# The answer of GET /v1/items/{id}/similar. Its struct lives in relevo.decide.service, which
+# The answer of GET /v1/items/{id}/similar. Its struct lives in relevo.decide.similar, which
 # loads the numerical libraries; the API module must not, so its shape is written out here.
 _SIMILAR = {
     "type": "object",

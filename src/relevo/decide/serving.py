@@ -97,6 +97,13 @@ class ServingState:
             lambda _: self._catalog.items_by_id(tenant),
         )
 
+    def loaded(self, tenant: Tenant, name: str | None = None) -> bool:
+        """Whether the model ``name`` (the catalog when None) is in memory, so that using it
+        now waits for no load."""
+        kind = "catalog" if name is None else "model"
+        entry = self._entries.get((tenant.tenant_id, kind, name or ""))
+        return entry is not None and entry.loaded
+
     def _cached(
         self,
         key: tuple[str, str, str],
