@@ -77,6 +77,9 @@ class SqliteRegionPartition:
     def person_version(self, person_key: str) -> int:
         return self._versions.read(person_key)
 
+    def known_person_version(self, person_key: str) -> int | None:
+        return self._versions.known(person_key)
+
     def attributes(self, person_keys: Sequence[str]) -> dict[str, PersonAttributes]:
         with self._db.reading() as db:
             return read_attributes(db, person_keys)

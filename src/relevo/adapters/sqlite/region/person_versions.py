@@ -43,6 +43,10 @@ class PersonVersions:
         """The person's change count, to take before reading their state (see ``remember``)."""
         return self._board.count(person_key)
 
+    def known(self, person_key: str) -> int | None:
+        """The version remembered for the person while their change count holds, else None."""
+        return self._known(person_key, self.count(person_key))
+
     def _known(self, person_key: str, count: int) -> int | None:
         known = self._versions.get(person_key)
         if (
