@@ -309,6 +309,12 @@ class RegionPartition(Protocol):
         decision whether what it worked out for the person earlier still holds."""
         ...
 
+    def known_person_version(self, person_key: str) -> int | None:
+        """The ``version`` ``person_state`` would read now, if the adapter can tell it from
+        memory without reading storage; else None. Lets the event loop answer inline only when
+        nothing must wait on disk (call ``person_version`` in a worker thread otherwise)."""
+        ...
+
     def trending(self, now_us: int, half_life_days: float, limit: int) -> list[tuple[str, float]]:
         """The region's items by their interaction weight decayed to the day of ``now_us``,
         best first, positive scores only. A short half-life gives what is trending, a long one

@@ -164,6 +164,36 @@ def test_a_version_read_shows_a_change_committed_by_another_process(
 FACETS = {"a": ("shoes", ["red", "sale"]), "b": ("hats", ["red"])}
 
 
+def test_a_version_read_is_known_from_memory_until_the_person_changes(
+    open_storage, storage, tenant
+) -> None:
+    """``known_person_version`` answers without reading storage: the version last read while
+    it still holds, else None; never a version a later commit (by any process) has replaced."""
+    mine = storage.partition(tenant.tenant_id, "eu")
+    theirs = open_storage().partition(tenant.tenant_id, "eu")
+    with mine.transaction() as writer:
+        writer.apply(derive([ev(1, "a")], 10, DEFAULT_WEIGHTS, FACETS), 10)
+    first = mine.person_version("u:p1")
+    assert mine.known_person_version("u:p1") == first > 0
+    with mine.transaction() as writer:
+        writer.set_attributes("u:p1", PersonAttributes(birth_year=1980), T)
+    assert mine.known_person_version("u:p1") in (None, first + 1)
+    assert mine.person_version("u:p1") == first + 1
+    assert mine.known_person_version("u:p1") == first + 1
+    with theirs.transaction() as writer:  # another worker, or ``relevo import``
+        writer.apply(derive([ev(2, "b")], 10, DEFAULT_WEIGHTS, FACETS), 10)
+    assert mine.known_person_version("u:p1") in (None, first + 2)
+    assert mine.person_state("u:p1", micros(T)).version == first + 2
+    assert mine.known_person_version("u:p1") == first + 2
+
+
+def test_someone_never_written_has_version_zero(storage, tenant) -> None:
+    partition = storage.partition(tenant.tenant_id, "eu")
+    assert partition.known_person_version("u:nobody") in (None, 0)
+    assert partition.person_version("u:nobody") == 0
+    assert partition.known_person_version("u:nobody") in (None, 0)
+
+
 def test_latest_events_name_each_persons_newest_recent_event(storage, tenant) -> None:
     partition = storage.partition("acme", "eu")
     events = [ev(1, "a"), ev(3, "b"), ev(2, "c"), ev(4, "a", person="p2")]

@@ -14,7 +14,7 @@ two writers never lose an increment. A reader reads the count before it reads th
 unchanged count then means no commit has changed the person since (other people sharing the
 slot only cost a needless read). A writer that dies between its commit and its bump leaves
 the change unsignalled; readers bound what they remember in time for that case
-(``REMEMBER_S`` in ``region``).
+(``REMEMBER_S`` in ``region.person_versions``).
 
 >>> import tempfile, pathlib
 >>> folder = pathlib.Path(tempfile.mkdtemp())
