@@ -44,6 +44,7 @@ from relevo.domain.pseudonyms import Pseudonymizer
 from relevo.domain.strategies import DEFAULT_PLACEMENT, Ranker, Strategy
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
+from relevo.models.abilities import ExplainsFeatures
 from relevo.monitoring import CACHE_SIZES
 from relevo.ports import Storage
 
@@ -204,9 +205,10 @@ class DecisionService:
         )
         contributions = {}
         served, reasons = prepared.served, prepared.reasons
-        if asking.request.explain and prepared.trace.fallback == "none" and served is not None:
+        explains = served is not None and isinstance(served.model, ExplainsFeatures)
+        if asking.request.explain and prepared.trace.fallback == "none" and explains:
             people = None if reasons is None else reasons.people
-            if people is not None:
+            if served is not None and people is not None:
                 contributions = await self.candidates.contributions(served, people, drawn.chosen)
                 asking.lap("contributions")
         return answer(asking, prepared, drawn, contributions, self._record)
