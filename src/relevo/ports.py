@@ -315,6 +315,12 @@ class RegionPartition(Protocol):
         nothing must wait on disk (call ``person_version`` in a worker thread otherwise)."""
         ...
 
+    def person_versions(self, person_keys: Sequence[str]) -> dict[str, int]:
+        """``person_version`` of each person (0 for someone never written), reading storage
+        once for all those memory cannot tell: how a background refresher finds, for many
+        people at once, the rankings a change has made stale."""
+        ...
+
     def trending(self, now_us: int, half_life_days: float, limit: int) -> list[tuple[str, float]]:
         """The region's items by their interaction weight decayed to the day of ``now_us``,
         best first, positive scores only. A short half-life gives what is trending, a long one

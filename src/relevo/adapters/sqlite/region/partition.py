@@ -80,6 +80,9 @@ class SqliteRegionPartition:
     def known_person_version(self, person_key: str) -> int | None:
         return self._versions.known(person_key)
 
+    def person_versions(self, person_keys: Sequence[str]) -> dict[str, int]:
+        return self._versions.read_many(person_keys)
+
     def attributes(self, person_keys: Sequence[str]) -> dict[str, PersonAttributes]:
         with self._db.reading() as db:
             return read_attributes(db, person_keys)
