@@ -294,11 +294,6 @@ class RegionPartition(Protocol):
         """A person's latest distinct items, newest first: online state, as fresh as the log."""
         ...
 
-    def latest_events(self, person_keys: Sequence[str]) -> dict[str, str]:
-        """Each person's newest recent event id (people with none are left out): what a
-        cached ranking is keyed by, read for many people at once to find the stale ones."""
-        ...
-
     def person_state(self, person_key: str, now_us: int) -> PersonState:
         """Everything a decision reads about a person, from one consistent read, with
         affinities decayed to the day of ``now_us`` (microseconds since the epoch)."""

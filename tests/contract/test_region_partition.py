@@ -215,16 +215,6 @@ def test_someone_never_written_has_version_zero(storage, tenant) -> None:
     assert partition.known_person_version("u:nobody") in (None, 0)
 
 
-def test_latest_events_name_each_persons_newest_recent_event(storage, tenant) -> None:
-    partition = storage.partition("acme", "eu")
-    events = [ev(1, "a"), ev(3, "b"), ev(2, "c"), ev(4, "a", person="p2")]
-    with partition.transaction() as writer:
-        writer.apply(derive(events, 10, DEFAULT_WEIGHTS, FACETS), 10)
-    people = ["u:p1", "u:p2", "u:nobody", *(f"u:x{i}" for i in range(600))]  # > one chunk
-    assert partition.latest_events(people) == {"u:p1": "e3", "u:p2": "e4"}
-    assert partition.latest_events([]) == {}
-
-
 def attribute_event(i: int, birth_year: int, at: datetime = T, person: str = "p1") -> Event:
     return Event(
         f"e{i}",
