@@ -294,11 +294,6 @@ class RegionPartition(Protocol):
         """A person's latest distinct items, newest first: online state, as fresh as the log."""
         ...
 
-    def latest_events(self, person_keys: Sequence[str]) -> dict[str, str]:
-        """Each person's newest recent event id (people with none are left out): what a
-        cached ranking is keyed by, read for many people at once to find the stale ones."""
-        ...
-
     def person_state(self, person_key: str, now_us: int) -> PersonState:
         """Everything a decision reads about a person, from one consistent read, with
         affinities decayed to the day of ``now_us`` (microseconds since the epoch)."""
@@ -313,6 +308,12 @@ class RegionPartition(Protocol):
         """The ``version`` ``person_state`` would read now, if the adapter can tell it from
         memory without reading storage; else None. Lets the event loop answer inline only when
         nothing must wait on disk (call ``person_version`` in a worker thread otherwise)."""
+        ...
+
+    def person_versions(self, person_keys: Sequence[str]) -> dict[str, int]:
+        """``person_version`` of each person (0 for someone never written), reading storage
+        once for all those memory cannot tell: how a background refresher finds, for many
+        people at once, the rankings a change has made stale."""
         ...
 
     def trending(self, now_us: int, half_life_days: float, limit: int) -> list[tuple[str, float]]:

@@ -187,21 +187,32 @@ def test_a_version_read_is_known_from_memory_until_the_person_changes(
     assert mine.known_person_version("u:p1") == first + 2
 
 
+def test_versions_of_many_people_match_their_one_by_one_reads(
+    open_storage, storage, tenant
+) -> None:
+    mine = storage.partition(tenant.tenant_id, "eu")
+    theirs = open_storage().partition(tenant.tenant_id, "eu")
+    with mine.transaction() as writer:
+        writer.apply(derive([ev(1, "a"), ev(2, "b", "p2")], 10, DEFAULT_WEIGHTS, FACETS), 10)
+    mine.person_version("u:p1")  # remembered: the next read of p1 may come from memory
+    people = ["u:p1", "u:p2", "u:nobody", *(f"u:x{i}" for i in range(600))]  # > one chunk
+    versions = mine.person_versions(people)
+    assert versions == {person: mine.person_version(person) for person in people}
+    assert versions["u:p1"] > 0 and versions["u:p2"] > 0 and versions["u:nobody"] == 0
+    with theirs.transaction() as writer:  # a change by another process shows at once
+        writer.set_attributes("u:p1", PersonAttributes(birth_year=1980), T)
+    assert mine.person_versions(["u:p1", "u:p2"]) == {
+        "u:p1": versions["u:p1"] + 1,
+        "u:p2": versions["u:p2"],
+    }
+    assert mine.person_versions([]) == {}
+
+
 def test_someone_never_written_has_version_zero(storage, tenant) -> None:
     partition = storage.partition(tenant.tenant_id, "eu")
     assert partition.known_person_version("u:nobody") in (None, 0)
     assert partition.person_version("u:nobody") == 0
     assert partition.known_person_version("u:nobody") in (None, 0)
-
-
-def test_latest_events_name_each_persons_newest_recent_event(storage, tenant) -> None:
-    partition = storage.partition("acme", "eu")
-    events = [ev(1, "a"), ev(3, "b"), ev(2, "c"), ev(4, "a", person="p2")]
-    with partition.transaction() as writer:
-        writer.apply(derive(events, 10, DEFAULT_WEIGHTS, FACETS), 10)
-    people = ["u:p1", "u:p2", "u:nobody", *(f"u:x{i}" for i in range(600))]  # > one chunk
-    assert partition.latest_events(people) == {"u:p1": "e3", "u:p2": "e4"}
-    assert partition.latest_events([]) == {}
 
 
 def attribute_event(i: int, birth_year: int, at: datetime = T, person: str = "p1") -> Event:

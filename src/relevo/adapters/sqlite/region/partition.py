@@ -11,7 +11,6 @@ from relevo.adapters.sqlite.database import Database
 from relevo.adapters.sqlite.region import decision_traces, derived_state, event_log, quarantine
 from relevo.adapters.sqlite.region.person_reads import (
     read_attributes,
-    read_latest_events,
     read_person_state,
     read_recent_items,
 )
@@ -63,10 +62,6 @@ class SqliteRegionPartition:
         with self._db.reading() as db:
             return read_recent_items(db, person_key)
 
-    def latest_events(self, person_keys: Sequence[str]) -> dict[str, str]:
-        with self._db.reading() as db:
-            return read_latest_events(db, person_keys)
-
     def person_state(self, person_key: str, now_us: int) -> PersonState:
         count = self._versions.count(person_key)  # before the read: see ``ChangeBoard``
         with self._db.reading() as db:
@@ -79,6 +74,9 @@ class SqliteRegionPartition:
 
     def known_person_version(self, person_key: str) -> int | None:
         return self._versions.known(person_key)
+
+    def person_versions(self, person_keys: Sequence[str]) -> dict[str, int]:
+        return self._versions.read_many(person_keys)
 
     def attributes(self, person_keys: Sequence[str]) -> dict[str, PersonAttributes]:
         with self._db.reading() as db:

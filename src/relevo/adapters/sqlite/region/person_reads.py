@@ -61,15 +61,3 @@ def read_attributes(
             db, "SELECT person, body FROM person_attributes WHERE person IN", person_keys
         )
     }
-
-
-def read_latest_events(db: sqlite3.Connection, person_keys: Sequence[str]) -> dict[str, str]:
-    # Entries are [[occurred_at_us, event_id, ...], ...], newest first.
-    return dict(
-        rows_for_keys(
-            db,
-            "SELECT person, entries ->> '$[0][1]' FROM recent_items"
-            " WHERE json_array_length(entries) > 0 AND person IN",
-            person_keys,
-        )
-    )
