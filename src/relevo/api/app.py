@@ -1,4 +1,5 @@
-"""The Starlette application: routes, problem handlers, and the engine it serves."""
+"""The Starlette application over the route table, its problem handlers, and the engine it
+serves."""
 
 from __future__ import annotations
 
@@ -13,19 +14,18 @@ from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from relevo import __version__
-from relevo.api import decisions, events, items, operations, people, recommend, schemas
 from relevo.api.hot_routes import HotRoutes
-from relevo.api.http import json_response
-from relevo.api.openapi import DOCS_HTML, openapi_document
+from relevo.api.openapi import openapi_document
+from relevo.api.operation_table import OPERATIONS
 from relevo.api.problems import EXCEPTION_HANDLERS
 from relevo.bootstrap import Relevo
 from relevo.config import placement_strategies
 from relevo.decide.warmup import WarmUp
-from relevo.monitoring import LatencyMiddleware, limit_sqlite_heap, metrics_endpoint
+from relevo.monitoring import LatencyMiddleware, limit_sqlite_heap
 
 SWITCH_INTERVAL_S = 0.0005
 FULL_COLLECTION_EVERY = 100  # collections of the middle generation (Python's default: 10)
@@ -36,9 +36,11 @@ class RelevoApp(Starlette):
     an attribute of the app, where ``app.state`` costs a failed lookup and then
     ``State.__getattr__`` each time, and a decision looks three times."""
 
-    def __init__(self, relevo: Relevo, **options: Any) -> None:
+    def __init__(self, relevo: Relevo, openapi_document: dict[str, Any], **options: Any) -> None:
         self.warm_up = WarmUp(relevo.warm_up)
         """Started with the server; readiness and the first decisions wait for it."""
+        self.openapi_document = openapi_document
+        """What ``GET /openapi.json`` answers."""
         super().__init__(lifespan=_lifespan, **options)
         self.relevo = relevo
 
@@ -54,6 +56,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 def create_app(relevo: Relevo) -> HotRoutes:
+    """The app serving ``relevo``, routed by ``OPERATIONS``: the
+    hot operations directly, the others through Starlette."""
     limit_sqlite_heap(relevo.settings.sqlite_heap_limit_mb)
     settings = relevo.settings
     document = openapi_document(
@@ -62,52 +66,16 @@ def create_app(relevo: Relevo) -> HotRoutes:
         list(placement_strategies(settings)),
         datetime.now(UTC).year,
     )
-
-    async def openapi(request: Request) -> Response:
-        return json_response(document)
-
-    async def docs(request: Request) -> Response:
-        return HTMLResponse(DOCS_HTML)
-
     app = RelevoApp(
         relevo,
-        routes=routes_by_path(
-            [
-                # Served by HotRoutes; here for the rest (405 to other methods, the same app).
-                ("POST", "/v1/recommend", recommend.post_recommend),
-                ("POST", "/v1/rank", recommend.post_rank),
-                ("POST", "/v1/events", events.post_events),
-                ("POST", "/v1/items", items.post_items),
-                ("GET", "/v1/items", items.list_items),
-                ("GET", "/v1/items/{item_id:id}/similar", recommend.get_similar),
-                ("PUT", "/v1/items/{item_id:item}", items.put_item),
-                ("GET", "/v1/items/{item_id:item}", items.get_item),
-                ("DELETE", "/v1/items/{item_id:item}", items.delete_item),
-                ("PUT", "/v1/people/{user_id:id}", people.put_person),
-                ("GET", "/v1/people/{user_id:id}", people.get_person),
-                ("POST", "/v1/schemas", schemas.post_schema),
-                ("GET", "/v1/schemas", schemas.list_schemas),
-                ("GET", "/v1/schemas/{type}/{version}", schemas.get_schema),
-                ("GET", "/v1/quarantine", operations.list_quarantine),
-                ("GET", "/v1/decisions/{decision_id}", decisions.get_decision),
-                ("GET", "/healthz", operations.healthz),
-                ("GET", "/metrics", metrics_endpoint),
-                ("GET", "/readyz", operations.readyz),
-                ("GET", "/openapi.json", openapi),
-                ("GET", "/docs", docs),
-            ]
-        ),
+        document,
+        # The hot operations too: HotRoutes passes on their other methods (405, with Allow).
+        routes=routes_by_path([(op.method, op.path, op.endpoint) for op in OPERATIONS]),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[Middleware(LatencyMiddleware)],
     )
-    return HotRoutes(
-        app,
-        {
-            ("POST", "/v1/recommend"): recommend.post_recommend,
-            ("POST", "/v1/rank"): recommend.post_rank,
-            ("POST", "/v1/events"): events.post_events,
-        },
-    )
+    hot = {(op.method, op.path): op.endpoint for op in OPERATIONS if op.hot}
+    return HotRoutes(app, hot)  # type: ignore[arg-type]
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
