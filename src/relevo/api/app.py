@@ -1,5 +1,5 @@
 """The Starlette application over the route table, its problem handlers, and the engine it
-serves."""
+serves (and closes)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -34,7 +35,8 @@ FULL_COLLECTION_EVERY = 100  # collections of the middle generation (Python's de
 class RelevoApp(Starlette):
     """The Starlette app and the engine it serves, which endpoints reach through ``engine``:
     an attribute of the app, where ``app.state`` costs a failed lookup and then
-    ``State.__getattr__`` each time, and a decision looks three times."""
+    ``State.__getattr__`` each time, and a decision looks three times. The app owns the
+    engine: its lifespan closes it when the server stops."""
 
     def __init__(self, relevo: Relevo, openapi_document: dict[str, Any], **options: Any) -> None:
         self.warm_up = WarmUp(relevo.warm_up)
@@ -48,15 +50,20 @@ class RelevoApp(Starlette):
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     """Warm the decision path in a thread as the server starts: the server answers (``/healthz``
-    at once, ``/readyz`` with 503 until warm) while the models load."""
+    at once, ``/readyz`` with 503 until warm) while the models load. When it stops (SIGTERM
+    or SIGINT to ``relevo serve``, once the requests in flight are answered), close the
+    engine: the decision log writes the traces still queued, which a bare exit would lose."""
     assert isinstance(app, RelevoApp)
     app.warm_up.start()
-    yield
-    app.warm_up.stop()
+    try:
+        yield
+    finally:
+        app.warm_up.stop()
+        await run_in_threadpool(app.relevo.close)  # flushing the traces may wait on the disk
 
 
 def create_app(relevo: Relevo) -> HotRoutes:
-    """The app serving ``relevo``, routed by ``OPERATIONS``: the
+    """The app serving ``relevo`` (and closing it on shutdown), routed by ``OPERATIONS``: the
     hot operations directly, the others through Starlette."""
     limit_sqlite_heap(relevo.settings.sqlite_heap_limit_mb)
     settings = relevo.settings
