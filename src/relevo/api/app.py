@@ -1,4 +1,5 @@
-"""The Starlette application: routes, problem handlers, and the engine it serves."""
+"""The Starlette application over the route table, its problem handlers, and the engine it
+serves (and closes)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from relevo import __version__
-from relevo.api import decisions, events, items, operations, people, recommend, schemas
 from relevo.api.hot_routes import HotRoutes
-from relevo.api.http import json_response
-from relevo.api.metrics import LatencyMiddleware, metrics_endpoint
-from relevo.api.openapi import DOCS_HTML, openapi_document
+from relevo.api.metrics import LatencyMiddleware
+from relevo.api.openapi import openapi_document
+from relevo.api.operation_table import OPERATIONS
 from relevo.api.problems import EXCEPTION_HANDLERS
 from relevo.bootstrap import Relevo
 from relevo.config import placement_strategies
@@ -35,11 +36,14 @@ FULL_COLLECTION_EVERY = 100  # collections of the middle generation (Python's de
 class RelevoApp(Starlette):
     """The Starlette app and the engine it serves, which endpoints reach through ``engine``:
     an attribute of the app, where ``app.state`` costs a failed lookup and then
-    ``State.__getattr__`` each time, and a decision looks three times."""
+    ``State.__getattr__`` each time, and a decision looks three times. The app owns the
+    engine: its lifespan closes it when the server stops."""
 
-    def __init__(self, relevo: Relevo, **options: Any) -> None:
+    def __init__(self, relevo: Relevo, openapi_document: dict[str, Any], **options: Any) -> None:
         self.warm_up = WarmUp(relevo.warm_up)
         """Started with the server; readiness and the first decisions wait for it."""
+        self.openapi_document = openapi_document
+        """What ``GET /openapi.json`` answers."""
         super().__init__(lifespan=_lifespan, **options)
         self.relevo = relevo
 
@@ -47,14 +51,21 @@ class RelevoApp(Starlette):
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     """Warm the decision path in a thread as the server starts: the server answers (``/healthz``
-    at once, ``/readyz`` with 503 until warm) while the models load."""
+    at once, ``/readyz`` with 503 until warm) while the models load. When it stops (SIGTERM
+    or SIGINT to ``relevo serve``, once the requests in flight are answered), close the
+    engine: the decision log writes the traces still queued, which a bare exit would lose."""
     assert isinstance(app, RelevoApp)
     app.warm_up.start()
-    yield
-    app.warm_up.stop()
+    try:
+        yield
+    finally:
+        app.warm_up.stop()
+        await run_in_threadpool(app.relevo.close)  # flushing the traces may wait on the disk
 
 
 def create_app(relevo: Relevo) -> HotRoutes:
+    """The app serving ``relevo`` (and closing it on shutdown), routed by ``OPERATIONS``: the
+    hot operations directly, the others through Starlette."""
     limit_sqlite_heap(relevo.settings.sqlite_heap_limit_mb)
     settings = relevo.settings
     document = openapi_document(
@@ -63,52 +74,16 @@ def create_app(relevo: Relevo) -> HotRoutes:
         list(placement_strategies(settings)),
         datetime.now(UTC).year,
     )
-
-    async def openapi(request: Request) -> Response:
-        return json_response(document)
-
-    async def docs(request: Request) -> Response:
-        return HTMLResponse(DOCS_HTML)
-
     app = RelevoApp(
         relevo,
-        routes=routes_by_path(
-            [
-                # Served by HotRoutes; here for the rest (405 to other methods, the same app).
-                ("POST", "/v1/recommend", recommend.post_recommend),
-                ("POST", "/v1/rank", recommend.post_rank),
-                ("POST", "/v1/events", events.post_events),
-                ("POST", "/v1/items", items.post_items),
-                ("GET", "/v1/items", items.list_items),
-                ("GET", "/v1/items/{item_id:id}/similar", recommend.get_similar),
-                ("PUT", "/v1/items/{item_id:item}", items.put_item),
-                ("GET", "/v1/items/{item_id:item}", items.get_item),
-                ("DELETE", "/v1/items/{item_id:item}", items.delete_item),
-                ("PUT", "/v1/people/{user_id:id}", people.put_person),
-                ("GET", "/v1/people/{user_id:id}", people.get_person),
-                ("POST", "/v1/schemas", schemas.post_schema),
-                ("GET", "/v1/schemas", schemas.list_schemas),
-                ("GET", "/v1/schemas/{type}/{version}", schemas.get_schema),
-                ("GET", "/v1/quarantine", operations.list_quarantine),
-                ("GET", "/v1/decisions/{decision_id}", decisions.get_decision),
-                ("GET", "/healthz", operations.healthz),
-                ("GET", "/metrics", metrics_endpoint),
-                ("GET", "/readyz", operations.readyz),
-                ("GET", "/openapi.json", openapi),
-                ("GET", "/docs", docs),
-            ]
-        ),
+        document,
+        # The hot operations too: HotRoutes passes on their other methods (405, with Allow).
+        routes=routes_by_path([(op.method, op.path, op.endpoint) for op in OPERATIONS]),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[Middleware(LatencyMiddleware)],
     )
-    return HotRoutes(
-        app,
-        {
-            ("POST", "/v1/recommend"): recommend.post_recommend,
-            ("POST", "/v1/rank"): recommend.post_rank,
-            ("POST", "/v1/events"): events.post_events,
-        },
-    )
+    hot = {(op.method, op.path): op.endpoint for op in OPERATIONS if op.hot}
+    return HotRoutes(app, hot)  # type: ignore[arg-type]
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]

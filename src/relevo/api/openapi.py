@@ -1,5 +1,5 @@
-"""The OpenAPI 3.1 document, built from the domain's own types and the operation table so it
-states what the server enforces: every status an operation answers, the business rules it
+"""The OpenAPI 3.1 document, built from the domain's own types and the route table (the same
+rows the server routes) so it states what the server enforces: every status an operation answers, the business rules it
 checks beyond its schemas, and the limits configured."""
 
 from __future__ import annotations
@@ -104,7 +104,8 @@ def openapi_document(
     """
     paths: dict[str, dict[str, Any]] = {}
     for operation in OPERATIONS:
-        paths.setdefault(operation.path, {})[operation.method] = _operation(operation, max_batch)
+        methods = paths.setdefault(operation.document_path, {})
+        methods[operation.method.lower()] = _operation(operation, max_batch)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Relevo", "version": version},
@@ -148,11 +149,12 @@ def _operation(operation: Operation, max_batch: int) -> dict[str, Any]:
     """One operation's entry: its parameters, body, and every status it may answer."""
     document: dict[str, Any] = {"summary": operation.summary}
     responses: dict[str, Any] = {operation.success[0]: _success(operation)}
-    if operation.scope:
+    if operation.scope is not None:
+        scope = operation.scope.value
         document["security"] = [{"bearer": []}]
-        document["description"] = f"Needs a key with the `{operation.scope}` scope (or `admin`)."
+        document["description"] = f"Needs a key with the `{scope}` scope (or `admin`)."
         responses["401"] = _problem("No key, or an unknown or revoked one")
-        responses["403"] = _problem(f"The key lacks the `{operation.scope}` scope")
+        responses["403"] = _problem(f"The key lacks the `{scope}` scope")
     if operation.request is not None:
         document["requestBody"] = {"required": True, "content": _json(_body(operation, max_batch))}
         responses.update(_body_responses(operation, max_batch))
@@ -162,7 +164,7 @@ def _operation(operation: Operation, max_batch: int) -> dict[str, Any]:
         document["x-business-rules"] = list(operation.rules)
     parameters = [
         {"name": name, "in": "path", "required": True, "schema": _PATH_PARAMETERS[name]}
-        for name in (part[1:-1] for part in operation.path.split("/") if part.startswith("{"))
+        for name in (p[1:-1] for p in operation.document_path.split("/") if p.startswith("{"))
     ]
     if parameters:
         responses["404"] = _problem("No such resource")
@@ -205,8 +207,7 @@ def _body_responses(operation: Operation, max_batch: int) -> dict[str, Any]:
 def _success(operation: Operation) -> dict[str, Any]:
     success: dict[str, Any] = {"description": "Success"}
     if operation.success[1] is not None:
-        media = "text/plain" if operation.path == "/metrics" else "application/json"
-        success["content"] = {media: {"schema": operation.success[1]}}
+        success["content"] = {operation.media: {"schema": operation.success[1]}}
     return success
 
 
@@ -225,12 +226,3 @@ def _with_rules(description: str, operation: Operation) -> str:
     if not operation.rules:
         return description
     return description + "; or a business rule is broken: " + "; ".join(operation.rules)
-
-
-DOCS_HTML = """<!doctype html>
-<html><head><title>Relevo API</title><meta charset="utf-8">
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
-</head><body><div id="ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
-</body></html>"""

@@ -1,11 +1,30 @@
-"""What each endpoint takes and answers, as the OpenAPI document states it: one row per
-operation, with the query parameters it reads and the business rules it enforces beyond its
-schema (each a 422 naming the rule)."""
+"""The API's one route table: each operation's method, path, endpoint, required scope and
+schema, declared once. The Starlette routes, the hot dispatch (``hot=True``) and the OpenAPI
+document are all made from it, so none can name an operation the others lack.
+
+The schema columns state what the document promises: the query parameters an operation reads
+and the business rules it enforces beyond its schema (each a 422 naming the rule). The scope is
+the one the endpoint passes to ``http.authorize``; a test calls every operation with a key
+lacking it (tests/api/test_route_table.py).
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from relevo.api import decisions, documentation, events, items, operations, people, recommend
+from relevo.api import schemas as event_schemas
+from relevo.api.metrics import metrics_endpoint
+from relevo.domain.tenants import Scope
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+"""An endpoint function; a hot one also takes the lighter ``hot_routes.HotRequest``."""
 
 
 def ref(name: str) -> dict[str, str]:
@@ -29,20 +48,38 @@ def text(name: str, about: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Operation:
-    """One operation: ``request`` is its body schema, ``success`` its status and answer schema,
-    ``rules`` the business rules it checks beyond the schema (answered 422 when broken), and
-    ``batch`` marks the batch writes (207 when some records are refused, 413 past the limit)."""
+    """One operation. ``path`` is Starlette's, where a convertor after an id's name says what
+    the id may hold (``app.WholeId``); ``scope`` is what a key needs (None: no key);
+    ``request`` is its body schema, ``success`` its status and answer schema, ``media`` that
+    answer's type, ``rules`` the business rules it checks beyond the schema (answered 422 when
+    broken), and ``batch`` marks the batch writes (207 when some records are refused, 413
+    past the limit). ``hot`` ones are served without Starlette's middleware and router
+    (``hot_routes``), so their path must be literal."""
 
     method: str
     path: str
+    endpoint: Endpoint
+    scope: Scope | None
     summary: str
-    scope: str | None
     success: tuple[str, Any]
     request: Any = None
     query: tuple[dict[str, Any], ...] = ()
     rules: tuple[str, ...] = ()
     batch: bool = False
+    hot: bool = False
+    media: str = "application/json"
 
+    def __post_init__(self) -> None:
+        if self.hot and "{" in self.path:
+            raise ValueError(f"a hot route is matched whole, so {self.path} cannot be hot")
+
+    @property
+    def document_path(self) -> str:
+        """The path as OpenAPI writes it: ``/v1/items/{item_id}``, convertors left out."""
+        return _CONVERTOR.sub(r"{\1}", self.path)
+
+
+_CONVERTOR = re.compile(r"\{(\w+):\w+\}")
 
 _EVENT_RULES = (
     "`context.region` must be one of the tenant's regions (rule `enum`)",
@@ -77,46 +114,56 @@ _LIMIT = integer("limit", 1, 1000, 100, "How many to list at most")
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
-        "post", "/v1/events", "Ingest one event or a batch", "ingest", ("200", ref("EventResults")),
-        request=ref("Event"), rules=_EVENT_RULES, batch=True,
+        "POST", "/v1/events", events.post_events, Scope.INGEST, "Ingest one event or a batch",
+        ("200", ref("EventResults")), request=ref("Event"), rules=_EVENT_RULES, batch=True,
+        hot=True,
     ),
     Operation(
-        "post", "/v1/items", "Upsert one item or a batch", "admin", ("200", ref("ItemResults")),
-        request=ref("Item"), rules=_ITEM_RULES, batch=True,
+        "POST", "/v1/items", items.post_items, Scope.ADMIN, "Upsert one item or a batch",
+        ("200", ref("ItemResults")), request=ref("Item"), rules=_ITEM_RULES, batch=True,
     ),
     Operation(
-        "get", "/v1/items", "List items by id", "serve", ("200", _LIST["items"]),
-        query=(text("after", "List the items after this id"), _LIMIT),
+        "GET", "/v1/items", items.list_items, Scope.SERVE, "List items by id",
+        ("200", _LIST["items"]), query=(text("after", "List the items after this id"), _LIMIT),
     ),
     Operation(
-        "put", "/v1/items/{item_id}", "Create or replace an item", "admin", ("200", ref("Item")),
-        request=ref("ItemInPath"),
+        "PUT", "/v1/items/{item_id:item}", items.put_item, Scope.ADMIN,
+        "Create or replace an item", ("200", ref("Item")), request=ref("ItemInPath"),
         rules=(*_ITEM_RULES, "a body's `item_id`, if given, must be the path's (`path_match`)"),
     ),
-    Operation("get", "/v1/items/{item_id}", "Read an item", "serve", ("200", ref("Item"))),
-    Operation("delete", "/v1/items/{item_id}", "Delete an item", "admin", ("204", None)),
     Operation(
-        "put", "/v1/people/{user_id}", "Set (replace) a person's attributes", "serve",
-        ("200", ref("PersonAttributes")), request=ref("PersonAttributes"), rules=_PERSON_RULES,
+        "GET", "/v1/items/{item_id:item}", items.get_item, Scope.SERVE, "Read an item",
+        ("200", ref("Item")),
     ),
     Operation(
-        "get", "/v1/people/{user_id}", "Read a person's attributes", "serve",
-        ("200", ref("PersonAttributes")),
+        "DELETE", "/v1/items/{item_id:item}", items.delete_item, Scope.ADMIN, "Delete an item",
+        ("204", None),
     ),
     Operation(
-        "post", "/v1/schemas", "Register a custom event type version", "admin",
-        ("201", ref("EventSchema")), request=ref("EventSchema"), rules=_SCHEMA_RULES,
+        "PUT", "/v1/people/{user_id:id}", people.put_person, Scope.SERVE,
+        "Set (replace) a person's attributes", ("200", ref("PersonAttributes")),
+        request=ref("PersonAttributes"), rules=_PERSON_RULES,
     ),
     Operation(
-        "get", "/v1/schemas", "List registered custom event types", "admin",
-        ("200", _LIST["schemas"]),
+        "GET", "/v1/people/{user_id:id}", people.get_person, Scope.SERVE,
+        "Read a person's attributes", ("200", ref("PersonAttributes")),
     ),
     Operation(
-        "get", "/v1/schemas/{type}/{version}", "Read one custom event type version", "admin",
-        ("200", ref("EventSchema")),
+        "POST", "/v1/schemas", event_schemas.post_schema, Scope.ADMIN,
+        "Register a custom event type version", ("201", ref("EventSchema")),
+        request=ref("EventSchema"), rules=_SCHEMA_RULES,
     ),
     Operation(
-        "get", "/v1/quarantine", "List refused events", "admin", ("200", _LIST["records"]),
+        "GET", "/v1/schemas", event_schemas.list_schemas, Scope.ADMIN,
+        "List registered custom event types", ("200", _LIST["schemas"]),
+    ),
+    Operation(
+        "GET", "/v1/schemas/{type}/{version}", event_schemas.get_schema, Scope.ADMIN,
+        "Read one custom event type version", ("200", ref("EventSchema")),
+    ),
+    Operation(
+        "GET", "/v1/quarantine", operations.list_quarantine, Scope.ADMIN, "List refused events",
+        ("200", _LIST["records"]),
         rules=("`region` must be one of the tenant's regions (rule `enum`)",),
         query=(
             text("region", "One of the tenant's regions (default: its first)"),
@@ -125,8 +172,8 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
     ),
     Operation(
-        "post", "/v1/recommend", "Recommend items for a person in a placement", "serve",
-        ("200", ref("Decision")),
+        "POST", "/v1/recommend", recommend.post_recommend, Scope.SERVE,
+        "Recommend items for a person in a placement", ("200", ref("Decision")),
         request={
             "allOf": [
                 ref("DecisionRequest"),
@@ -134,33 +181,47 @@ OPERATIONS: tuple[Operation, ...] = (
             ],
             "description": "`candidates` belongs to POST /v1/rank (rule `rank_only`).",
         },
+        hot=True,
     ),
     Operation(
-        "post", "/v1/rank", "Rank the caller's candidates for a person", "serve",
-        ("200", ref("Decision")),
+        "POST", "/v1/rank", recommend.post_rank, Scope.SERVE,
+        "Rank the caller's candidates for a person", ("200", ref("Decision")),
         request={
             "allOf": [
                 ref("DecisionRequest"),
                 {"required": ["candidates"], "properties": {"candidates": {"type": "array"}}},
             ]
         },
+        hot=True,
     ),
     Operation(
-        "get", "/v1/items/{item_id}/similar", "Items similar to one", "serve",
-        ("200", ref("SimilarItems")), query=(integer("k", 1, 100, 10, "How many items"),),
+        "GET", "/v1/items/{item_id:id}/similar", recommend.get_similar, Scope.SERVE,
+        "Items similar to one", ("200", ref("SimilarItems")),
+        query=(integer("k", 1, 100, 10, "How many items"),),
     ),
     Operation(
-        "get", "/v1/decisions/{decision_id}", "Read a decision's trace and its outcomes", "serve",
-        ("200", ref("DecisionRecord")),
+        "GET", "/v1/decisions/{decision_id}", decisions.get_decision, Scope.SERVE,
+        "Read a decision's trace and its outcomes", ("200", ref("DecisionRecord")),
     ),
-    Operation("get", "/healthz", "The process is alive", None, ("200", {"type": "object"})),
     Operation(
-        "get", "/readyz",
+        "GET", "/healthz", operations.healthz, None, "The process is alive",
+        ("200", {"type": "object"}),
+    ),
+    Operation(
+        "GET", "/readyz", operations.readyz, None,
         "Warm (models and catalogs loaded) and every store takes a write; else 503 naming why",
-        None, ("200", {"type": "object"}),
+        ("200", {"type": "object"}),
     ),
     Operation(
-        "get", "/metrics", "Prometheus metrics (text exposition format)", None,
-        ("200", {"type": "string"}),
+        "GET", "/metrics", metrics_endpoint, None, "Prometheus metrics (text exposition format)",
+        ("200", {"type": "string"}), media="text/plain",
+    ),
+    Operation(
+        "GET", "/openapi.json", documentation.get_openapi, None,
+        "This document (OpenAPI 3.1)", ("200", {"type": "object"}),
+    ),
+    Operation(
+        "GET", "/docs", documentation.get_docs, None, "This document, for reading (Swagger UI)",
+        ("200", {"type": "string"}), media="text/html",
     ),
 )  # fmt: skip

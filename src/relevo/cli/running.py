@@ -36,7 +36,8 @@ def serve(
     ),
     workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
 ) -> None:
-    """Serve the HTTP API on the configured storage."""
+    """Serve the HTTP API on the configured storage; SIGTERM or Ctrl-C answers the requests in
+    flight and writes their traces before exiting."""
     settings = load_settings()
     build(settings).close()  # fail here, with a clear message, if the configuration is bad
     uvicorn.run(
