@@ -113,20 +113,23 @@ class Precomputer:
 
     def _stale(self, limit: int) -> list[tuple[Tenant, Ranker, str, str]]:
         """The last ``limit`` people to ask whose kept ranking is not for their version."""
-        stale = []
+        by_partition: dict[tuple[str, str], list[tuple[Tenant, Ranker, str]]] = {}
         active = self._candidates.active
         for key in active.keys()[-limit:]:
             found = active.get(key)
             tenant_id, person, region = key
-            if found is None or person is None:
-                continue
-            tenant, ranker = found
-            served = self._serving.model(tenant, ranker.model)
-            if served is None:
-                continue
-            version = self._storage.partition(tenant_id, region).person_version(person)
-            if not self._candidates.is_kept(tenant_id, person, region, version, served, ranker):
-                stale.append((tenant, ranker, person, region))
+            if found is not None and person is not None:
+                by_partition.setdefault((tenant_id, region), []).append((*found, person))
+        stale = []
+        for (tenant_id, region), asked in by_partition.items():
+            partition = self._storage.partition(tenant_id, region)
+            versions = partition.person_versions([person for _, _, person in asked])
+            for tenant, ranker, person in asked:
+                served = self._serving.model(tenant, ranker.model)
+                if served is not None and not self._candidates.is_kept(
+                    tenant_id, person, region, versions[person], served, ranker
+                ):
+                    stale.append((tenant, ranker, person, region))
         return stale
 
     def precompute_promoted(self) -> None:
