@@ -44,7 +44,7 @@ from rich.table import Table
 from processes import free_port, stop_server
 from relevo.adapters.sqlite import region
 from relevo.config import load_settings
-from relevo.importing.mapping import row_fingerprint
+from relevo.file_import.mapping import row_fingerprint
 
 VENV_BIN = Path(sys.executable).parent
 RELEVO = VENV_BIN / "relevo"

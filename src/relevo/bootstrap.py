@@ -17,8 +17,8 @@ from relevo.decide.decision_log import DecisionLog
 from relevo.domain.events import TimePolicy
 from relevo.domain.pseudonyms import Pseudonymizer, tenant_key
 from relevo.domain.tenants import Tenant
+from relevo.ingest.event_types import SchemaService
 from relevo.ingest.pipeline import IngestLimits, IngestService
-from relevo.ingest.schemas import SchemaService
 from relevo.monitoring import CACHE_SIZES
 from relevo.people.service import PeopleService
 from relevo.ports import Storage
@@ -28,7 +28,7 @@ from relevo.training.service import TrainingService
 
 if TYPE_CHECKING:
     from relevo.decide.pipeline import DecisionService
-    from relevo.decide.serving import ServingState
+    from relevo.decide.promoted import ServingState
     from relevo.registry.loading import ModelLoader
 
 
@@ -59,7 +59,7 @@ class Relevo:
     @cached_property
     def serving(self) -> ServingState:
         """The promoted models and catalogs decisions serve from, loaded on first use."""
-        from relevo.decide.serving import ServingState
+        from relevo.decide.promoted import ServingState
 
         return ServingState(self.catalog, self.registry, self.model_loader)
 

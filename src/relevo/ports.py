@@ -19,10 +19,10 @@ from relevo.domain.decisions import ANSWER_FIELDS, AnswerPart, Trace
 from relevo.domain.derived import DerivedState, RecentItem, StateDelta, micros
 from relevo.domain.events import Event
 from relevo.domain.items import Item
-from relevo.domain.models import ModelRecord, NewModel, Promotion
+from relevo.domain.model_records import ModelRecord, NewModel, Promotion
 from relevo.domain.people import PersonAttributes
 from relevo.domain.person_state import PersonState
-from relevo.domain.schemas import EventSchema
+from relevo.domain.schema_versions import EventSchema
 from relevo.domain.tenants import ApiKey, Tenant
 from relevo.domain.violations import Violation
 

@@ -13,7 +13,7 @@ import time
 
 import httpx
 
-from relevo.decide.serving import ServingState
+from relevo.decide.promoted import ServingState
 from relevo.domain.events import DEFAULT_WEIGHTS
 from relevo.training.data import from_log
 from tests.api.conftest import running

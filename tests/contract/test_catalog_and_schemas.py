@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from relevo.domain.items import Item
-from relevo.domain.schemas import EventSchema
+from relevo.domain.schema_versions import EventSchema
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ import pytest
 
 from relevo.adapters.sqlite import registry as sqlite_registry
 from relevo.adapters.sqlite.storage import SqliteStorage
-from relevo.domain.models import CorruptArtifact, NewModel, Promotion, artifact_checksum
+from relevo.domain.model_records import CorruptArtifact, NewModel, Promotion, artifact_checksum
 from relevo.ports import Storage
 
 T = datetime(2026, 3, 1, tzinfo=UTC)

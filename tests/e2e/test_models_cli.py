@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from relevo.bootstrap import build
-from relevo.domain.models import NewModel, artifact_checksum
+from relevo.domain.model_records import NewModel, artifact_checksum
 from tests.conftest import make_settings
 
 V1 = {"params.json": b'{"k": 50}', "arrays.npz": b"\x00\x01"}

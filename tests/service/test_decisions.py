@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 
 from relevo.adapters.sqlite.region import SqliteRegionPartition
 from relevo.decide.pipeline import DecisionService
-from relevo.decide.serving import ServingState
+from relevo.decide.promoted import ServingState
 from relevo.decoding import InvalidInput
 from relevo.domain.decisions import DecisionRequest, Filters, Trace
 from relevo.domain.events import DEFAULT_WEIGHTS, IngestMode

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from relevo.decoding import InvalidInput
-from relevo.domain.models import CorruptArtifact, NewModel
+from relevo.domain.model_records import CorruptArtifact, NewModel
 
 FILES = {"params.json": b'{"k": 50}', "arrays.npz": b"\x00\x01\x02"}
 

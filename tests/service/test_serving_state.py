@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import relevo.tenancy.service as tenancy_module
-from relevo.decide.serving import ServingState
+from relevo.decide.promoted import ServingState
 from relevo.domain.events import DEFAULT_WEIGHTS, IngestMode
 from relevo.domain.tenants import Scope
 from relevo.training.data import from_log

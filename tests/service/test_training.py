@@ -10,14 +10,14 @@ import pytest
 
 from relevo.config import interaction_weights
 from relevo.domain.events import IngestMode
-from relevo.domain.models import Failed
+from relevo.domain.model_records import Failed
 from relevo.models.base import ItemFeatures, People
 from relevo.models.hybrid import Snapshot, candidate_features
 from relevo.models.interactions import Interactions
 from relevo.models.kinds import MODEL_CLASSES
 from relevo.models.session import SessionModel
 from relevo.training.data import TrainingData, from_log
-from relevo.training.models import fit_models
+from relevo.training.fitting import fit_models
 from relevo.training.names import HYBRID_BASES
 from tests.conftest import iso, now
 from tests.unit.test_models import DAY, taste_data

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from relevo.decoding import InvalidInput
-from relevo.importing.mapping import (
+from relevo.file_import.mapping import (
     EVENT_FIELDS,
     EVENT_OBJECTS,
     RowMapper,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from relevo.domain.items import Item
-from relevo.domain.models import CannotTrain
+from relevo.domain.model_records import CannotTrain
 from relevo.models.base import Artifact, ItemFeatures, People
 from relevo.models.content import ContentModel
 from relevo.models.hybrid import HybridModel, _cutoff
@@ -16,7 +16,7 @@ from relevo.models.kinds import BASE_MODELS
 from relevo.models.neighbors import EaseModel, ItemKnnModel
 from relevo.models.popularity import PopularityModel, TrendingModel
 from relevo.models.session import SessionModel
-from relevo.training.models import fit_models
+from relevo.training.fitting import fit_models
 
 DAY = 86_400 * 1_000_000
 GROUPS = {

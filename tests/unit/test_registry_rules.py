@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relevo.domain.models import (
+from relevo.domain.model_records import (
     CorruptArtifact,
     NewModel,
     Promotion,

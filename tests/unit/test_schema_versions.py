@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from relevo.domain.schemas import Change, EventSchema, check_new_version, classify_change
+from relevo.domain.schema_versions import Change, EventSchema, check_new_version, classify_change
 
 V1 = {"type": "object", "properties": {"list": {"type": "string"}}, "required": ["list"]}
 

@@ -23,7 +23,7 @@ from relevo.domain.decisions import (
 from relevo.domain.events import Event
 from relevo.domain.items import Item
 from relevo.domain.people import PersonAttributes
-from relevo.domain.schemas import EventSchema
+from relevo.domain.schema_versions import EventSchema
 from relevo.domain.violations import Violation
 from relevo.ingest.pipeline import EventResult
 from relevo.ports import Outcome, QuarantineRecord

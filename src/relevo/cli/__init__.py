@@ -10,8 +10,8 @@ from relevo.cli import admin, data, models, running, training
 from relevo.cli.app import app, console
 from relevo.config import ConfigError
 from relevo.decoding import InvalidInput
-from relevo.domain.models import CannotTrain, CorruptArtifact
-from relevo.importing.readers import FileProblem
+from relevo.domain.model_records import CannotTrain, CorruptArtifact
+from relevo.file_import.readers import FileProblem
 
 COMMAND_GROUPS = (admin, data, models, running, training)
 """Imported for their side effect: each registers its commands on ``app``. They import ``app``

@@ -15,8 +15,8 @@ from relevo.cli.app import TenantOption, app, console, engine, out, tenant_of
 from relevo.config import interaction_weights
 from relevo.decoding import InvalidInput
 from relevo.domain.violations import Violation
-from relevo.importing.readers import Format
-from relevo.importing.service import ImportReport, auto_workers, import_events, import_items
+from relevo.file_import.readers import Format
+from relevo.file_import.service import ImportReport, auto_workers, import_events, import_items
 from relevo.ingest.replay import rebuild_derived_state, replay_quarantine
 
 items = typer.Typer(help="Manage the catalog.", no_args_is_help=True)

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from relevo.cli.app import TenantOption, app, engine, out, tenant_of
 from relevo.cli.data import JsonOption
-from relevo.domain.models import ModelRecord
+from relevo.domain.model_records import ModelRecord
 
 models = typer.Typer(
     help="List trained models and their lineage; choose the version that serves; roll back.",

@@ -23,7 +23,7 @@ from relevo.cli.data import progress_bar
 from relevo.config import interaction_weights, load_settings
 from relevo.domain.model_names import MODEL_NAMES
 from relevo.domain.tenants import Scope, Tenant
-from relevo.importing.service import auto_workers, import_events, import_items
+from relevo.file_import.service import auto_workers, import_events, import_items
 
 
 @app.command()

@@ -22,10 +22,10 @@ from relevo.cli.app import TenantOption, app, console, engine, out, tenant_of
 from relevo.cli.data import FormatOption, JsonOption
 from relevo.config import interaction_weights
 from relevo.decoding import InvalidInput
-from relevo.domain.models import Failed
+from relevo.domain.model_records import Failed
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
-from relevo.importing.readers import FileProblem, Format
+from relevo.file_import.readers import FileProblem, Format
 from relevo.training.names import MODEL_NAMES, model_names, model_params
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def _data(
 
 
 def _params(settings: list[str] | None) -> dict[str, dict[str, float]]:
-    from relevo.training.models import check_params
+    from relevo.training.fitting import check_params
 
     params = model_params(settings)
     check_params(params)
@@ -269,7 +269,7 @@ def recommend_batch(
     if interactions is None:
         _, chosen = relevo.model_loader.load(found, model, version)
     else:
-        from relevo.training.models import fit_models
+        from relevo.training.fitting import fit_models
 
         chosen = fit_models(model_names(model), data.interactions, data.items).model(model)
     answer = relevo.training.recommend_batch(

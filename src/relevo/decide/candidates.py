@@ -22,8 +22,8 @@ from relevo.decide.asking import Asking
 from relevo.decide.breaker import CircuitBreaker
 from relevo.decide.cache import TtlCache
 from relevo.decide.person import Person
+from relevo.decide.promoted import ServingModel, ServingState
 from relevo.decide.ranking import Ranking, once, people_of, score
-from relevo.decide.serving import ServingModel, ServingState
 from relevo.decide.versions import latest_key, ranking_key
 from relevo.domain.decisions import DecisionRequest
 from relevo.domain.strategies import Ranker

@@ -13,8 +13,8 @@ from datetime import datetime
 import numpy as np
 
 from relevo.decide.cache import TtlCache
+from relevo.decide.promoted import ServingState
 from relevo.decide.ranking import POOL
-from relevo.decide.serving import ServingState
 from relevo.domain.decisions import FilterReport
 from relevo.domain.derived import micros
 from relevo.domain.items import Item

@@ -31,9 +31,9 @@ from relevo.decide.filters import FilterStage
 from relevo.decide.person import Person, PersonStage
 from relevo.decide.precompute import Precomputer
 from relevo.decide.prepared import Prepared, answer, prepare
+from relevo.decide.promoted import ServingState
 from relevo.decide.reasons import Reasons
 from relevo.decide.reuse import Reuse
-from relevo.decide.serving import ServingState
 from relevo.decide.shaping import boost, diverse, draw
 from relevo.decide.similar import SimilarItems, SimilarItemsFinder
 from relevo.decide.trace import Record, Shown

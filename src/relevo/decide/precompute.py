@@ -17,9 +17,9 @@ from datetime import datetime
 
 from relevo.decide.candidates import CandidateStage
 from relevo.decide.person import PersonStage
+from relevo.decide.promoted import ServingModel, ServingState
 from relevo.decide.ranking import people_of, rankings, score, stack
 from relevo.decide.reasons import explain_ahead
-from relevo.decide.serving import ServingModel, ServingState
 from relevo.domain.derived import micros
 from relevo.domain.person_state import PersonState
 from relevo.domain.strategies import Ranker

@@ -18,8 +18,8 @@ from relevo.decide.asking import Asking
 from relevo.decide.candidates import Candidates
 from relevo.decide.filters import Allowed
 from relevo.decide.person import Person
+from relevo.decide.promoted import ServingModel
 from relevo.decide.reasons import NEW_FOR, Reasons
-from relevo.decide.serving import ServingModel
 from relevo.decide.shaping import Draw
 from relevo.decide.trace import Record, Shown, answer_trace, prepared_trace
 from relevo.domain.decisions import Decision, RecommendedItem, ShownItems, Trace

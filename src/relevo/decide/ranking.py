@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from relevo.decide.serving import ServingModel
+from relevo.decide.promoted import ServingModel
 from relevo.domain.derived import RecentItem
 from relevo.models.abilities import Ranks
 from relevo.models.base import People

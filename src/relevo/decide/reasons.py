@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from relevo.decide.promoted import ServingModel
 from relevo.decide.ranking import Ranking
-from relevo.decide.serving import ServingModel
 from relevo.domain.derived import RecentItem
 from relevo.domain.items import Item
 from relevo.domain.person_state import PersonState

@@ -15,7 +15,7 @@ import msgspec
 from relevo.decide.asking import Asking
 from relevo.decide.cache import TtlCache
 from relevo.decide.prepared import PREPARED_MAX_S, Prepared
-from relevo.decide.serving import ServingModel
+from relevo.decide.promoted import ServingModel
 from relevo.domain.decisions import Decision
 from relevo.monitoring import CACHE_LOOKUPS
 

@@ -9,9 +9,9 @@ import msgspec
 
 from relevo.decide.fallbacks import Fallbacks
 from relevo.decide.filters import FilterStage
+from relevo.decide.promoted import ServingState
 from relevo.decide.ranking import POOL
 from relevo.decide.reasons import title
-from relevo.decide.serving import ServingState
 from relevo.decoding import InvalidInput
 from relevo.domain.decisions import Filters, RecommendedItem
 from relevo.domain.policy import Audience, apply_checks, policy_checks, request_checks

@@ -20,7 +20,7 @@ from relevo.domain.strategies import Strategy
 from relevo.domain.tenants import Tenant
 
 if TYPE_CHECKING:  # it imports the numerical libraries: the warm-up thread does, not the app
-    from relevo.decide.serving import ServingState
+    from relevo.decide.promoted import ServingState
 
 log = logging.getLogger("relevo.decide")
 

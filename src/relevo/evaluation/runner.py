@@ -16,7 +16,7 @@ from relevo.evaluation.splits import Split
 from relevo.models.base import ItemFeatures, Model, People
 from relevo.models.ranking_metrics import evaluate_rankings
 from relevo.models.topk import top_k
-from relevo.training.models import fit_models
+from relevo.training.fitting import fit_models
 
 CHUNK = 512
 

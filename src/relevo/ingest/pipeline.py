@@ -27,7 +27,7 @@ from relevo.domain.events import (
 from relevo.domain.pseudonyms import Pseudonymizer, pseudonymized
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
-from relevo.ingest.schemas import SchemaService
+from relevo.ingest.event_types import SchemaService
 from relevo.monitoring import CACHE_SIZES, EVENT_LAG_SECONDS
 from relevo.ports import NewQuarantineRecord, QuarantineRecord, Storage
 

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from relevo.domain.derived import from_micros
-from relevo.domain.models import CannotTrain
+from relevo.domain.model_records import CannotTrain
 from relevo.models.base import Artifact, Contribution, ItemFeatures, Model, People
 from relevo.models.interactions import Interactions
 from relevo.models.ranking_metrics import evaluate_rankings

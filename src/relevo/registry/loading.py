@@ -3,7 +3,7 @@ serving and batch answers load models without depending on training."""
 
 from __future__ import annotations
 
-from relevo.domain.models import ModelRecord
+from relevo.domain.model_records import ModelRecord
 from relevo.domain.tenants import Tenant
 from relevo.models.abilities import Composite
 from relevo.models.base import Artifact, Model

@@ -15,7 +15,13 @@ import msgspec
 import numpy as np
 
 from relevo.decoding import InvalidInput, decode
-from relevo.domain.models import CorruptArtifact, ModelRecord, NewModel, Promotion, check_model
+from relevo.domain.model_records import (
+    CorruptArtifact,
+    ModelRecord,
+    NewModel,
+    Promotion,
+    check_model,
+)
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
 from relevo.ports import ModelRegistry, Storage

@@ -20,8 +20,8 @@ from relevo.domain.derived import from_micros, micros
 from relevo.domain.events import Event, IngestMode, TimePolicy, check_event
 from relevo.domain.items import Item
 from relevo.domain.tenants import Tenant
-from relevo.importing.readers import Format, detect_format, read_batches
-from relevo.importing.service import event_plan
+from relevo.file_import.readers import Format, detect_format, read_batches
+from relevo.file_import.service import event_plan
 from relevo.models.base import ItemFeatures
 from relevo.models.interactions import Interactions
 from relevo.ports import Storage, iterate_activity

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from relevo import __version__
 from relevo.decoding import InvalidInput
-from relevo.domain.models import Failed, ModelRecord, NewModel
+from relevo.domain.model_records import Failed, ModelRecord, NewModel
 from relevo.domain.pseudonyms import Pseudonymizer
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
@@ -28,7 +28,7 @@ from relevo.registry.service import RegistryService
 if TYPE_CHECKING:
     from relevo.models.base import Model
     from relevo.training.data import TrainingData
-    from relevo.training.models import Fitted
+    from relevo.training.fitting import Fitted
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class TrainingService:
                 "Nothing to train on",
             )
         from relevo.models.abilities import Composite
-        from relevo.training.models import fit_models
+        from relevo.training.fitting import fit_models
 
         fits = fit_models(names, data.interactions, data.items, params)
         hybrid = fits.fitted["hybrid"].model if "hybrid" in fits.fitted else None

@@ -23,7 +23,7 @@ import msgspec
 
 from relevo.adapters.sqlite.database import Database, to_datetime
 from relevo.domain.derived import micros
-from relevo.domain.models import (
+from relevo.domain.model_records import (
     ModelRecord,
     NewModel,
     Promotion,

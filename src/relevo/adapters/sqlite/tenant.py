@@ -12,7 +12,7 @@ import msgspec
 from relevo.adapters.sqlite.database import Database
 from relevo.domain.derived import micros
 from relevo.domain.items import Item
-from relevo.domain.schemas import EventSchema
+from relevo.domain.schema_versions import EventSchema
 
 MIGRATIONS = (
     """

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from relevo.catalog.service import CatalogService
 from relevo.domain.items import Item
-from relevo.domain.models import ModelRecord
+from relevo.domain.model_records import ModelRecord
 from relevo.domain.tenants import Tenant
 from relevo.models.base import Model
 from relevo.registry.loading import ModelLoader

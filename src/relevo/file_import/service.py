@@ -26,7 +26,7 @@ from relevo.decoding import InvalidInput
 from relevo.domain.events import IngestMode
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
-from relevo.importing.mapping import (
+from relevo.file_import.mapping import (
     EVENT_FIELDS,
     EVENT_OBJECTS,
     ITEM_FIELDS,
@@ -36,8 +36,8 @@ from relevo.importing.mapping import (
     parse_mapping,
     row_fingerprint,
 )
-from relevo.importing.presets import PRESETS, Preset
-from relevo.importing.readers import Format, RowBatch, detect_format, read_batches
+from relevo.file_import.presets import PRESETS, Preset
+from relevo.file_import.readers import Format, RowBatch, detect_format, read_batches
 from relevo.ingest.pipeline import IngestService
 
 Progress = Callable[[int, int, int], None]  # rows done, bytes done, bytes in all

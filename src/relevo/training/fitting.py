@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from relevo.decoding import InvalidInput
 from relevo.domain.model_names import HYBRID_BASES
-from relevo.domain.models import CannotTrain, Failed
+from relevo.domain.model_records import CannotTrain, Failed
 from relevo.domain.violations import Violation
 from relevo.models.base import ItemFeatures, Model
 from relevo.models.interactions import Interactions

@@ -191,7 +191,7 @@ def verify_artifact(record: ModelRecord, files: Mapping[str, bytes]) -> None:
     >>> verify_artifact(record, {"params.json": b"{ }"})
     Traceback (most recent call last):
     ...
-    relevo.domain.models.CorruptArtifact: model 'als' version 1: its files do not match the checksum recorded at registration (the artifact was changed or damaged)
+    relevo.domain.model_records.CorruptArtifact: model 'als' version 1: its files do not match the checksum recorded at registration (the artifact was changed or damaged)
     """
     where = f"model '{record.name}' version {record.version}"
     missing = sorted(set(record.files) - set(files))

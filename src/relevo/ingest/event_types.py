@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 
 from relevo.decoding import InvalidInput, decode
 from relevo.domain.events import BUILTIN_TYPES, Event
-from relevo.domain.schemas import EventSchema, SchemaVersion, check_new_version
+from relevo.domain.schema_versions import EventSchema, SchemaVersion, check_new_version
 from relevo.domain.violations import Violation
 from relevo.ports import Storage
 
