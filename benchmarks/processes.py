@@ -1,5 +1,5 @@
-"""What both benchmark scripts need of server processes: a free loopback port, and a stop
-that always leaves nothing running."""
+"""What the benchmarks (ingest.py, and serve.py and soak.py through serving/) need of server
+processes: a free loopback port, and a stop that always leaves nothing running."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ a server whose caches are bounded levels off once they are full, one with an unb
 climbing. An error is any answer that is not 2xx, a request that failed or timed out, and a
 request that could not be sent before the deadline.
 
-Setup is the serving benchmark's (benchmarks/serve.py: Online Retail from
+Setup is the serving benchmark's (benchmarks/serving/setup.py: Online Retail from
 ../shared/data/online-retail, or generated data when it is absent, every model trained);
 ``--prepare-data-dir DIR`` keeps the set-up dir and ``--skip-setup-data-dir DIR`` serves it
 again (each run adds its events to it). The placements keep their default configuration (the
@@ -32,7 +32,6 @@ import json
 import random
 import re
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter, deque
@@ -49,27 +48,11 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from serve import (
-    HOST,
-    TENANT,
-    Connection,
-    benchmark_parser,
-    choose_data,
-    code_version,
-    data_dir_for,
-    key_in,
-    percentile,
-    positive,
-    prime,
-    read_people_and_items,
-    relevo_env,
-    run_async,
-    run_relevo,
-    set_up,
-    start_relevo,
-    status,
-    wait_precomputed,
-)
+from serving.client import Connection, http_request, run_async
+from serving.common import HOST, keep, percentile, rounded, status
+from serving.options import benchmark_parser, positive
+from serving.servers import prime, start_relevo, wait_precomputed
+from serving.setup import code_version, prepare
 
 SAMPLE_EVERY_S = 10.0
 CONNECTIONS = 32  # at most this many requests in flight
@@ -79,8 +62,8 @@ MAX_RATE = 2_000.0
 K = 10
 RANK_CANDIDATES = 20
 DECISION_AGE_S = 3.0  # a trace is written within a second; read ones at least this old
-KEPT_DECISIONS = 2_000
-SIMILAR_ITEMS = 500  # catalog items the similar-items requests choose from  # recent decision ids the clicks and reads choose from
+KEPT_DECISIONS = 2_000  # recent decision ids the clicks and reads choose from
+SIMILAR_ITEMS = 500  # catalog items the similar-items requests choose from
 # The mix, by share of the requests.
 MIX = (
     ("recommend", 0.50),
@@ -222,13 +205,6 @@ class Load:
     def __post_init__(self) -> None:
         self.path_items = catalog_items(self.port, self.serve_key, self.items)
 
-    def _head(self, method: str, path: str, key: str, body: bytes = b"") -> bytes:
-        head = f"{method} {path} HTTP/1.1\r\nHost: {HOST}:{self.port}\r\n"
-        head += f"Authorization: Bearer {key}\r\n"
-        if method == "POST":
-            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        return (head + "\r\n").encode() + body
-
     def _someone(self) -> dict[str, str]:
         if self.rng.random() < self.new_share:
             self.new_people += 1
@@ -250,22 +226,24 @@ class Load:
             decision = self._decision(DECISION_AGE_S)
             if decision is not None:
                 path = f"/v1/decisions/{decision}"
-                return kind, self._head("GET", path, self.serve_key)
+                return kind, http_request(self.port, path, self.serve_key, method="GET")
             kind = "recommend"
         if kind == "similar":
             item = rng.choice(self.path_items)
             path = f"/v1/items/{item}/similar?k={K}"
-            return kind, self._head("GET", path, self.serve_key)
+            return kind, http_request(self.port, path, self.serve_key, method="GET")
         if kind == "events":
-            return kind, self._head("POST", "/v1/events", self.ingest_key, self._events())
+            return kind, http_request(self.port, "/v1/events", self.ingest_key, self._events())
         body: dict[str, Any] = {**self._someone(), "k": K}
         if rng.random() < 0.5:
             body["session_id"] = f"soak-s-{uuid.uuid4().hex[:12]}"
         if kind == "rank":
             body["candidates"] = rng.sample(self.items, min(RANK_CANDIDATES, len(self.items)))
-            return kind, self._head("POST", "/v1/rank", self.serve_key, msgspec.json.encode(body))
+            return kind, http_request(
+                self.port, "/v1/rank", self.serve_key, msgspec.json.encode(body)
+            )
         path = "/v1/recommend"
-        return "recommend", self._head("POST", path, self.serve_key, msgspec.json.encode(body))
+        return "recommend", http_request(self.port, path, self.serve_key, msgspec.json.encode(body))
 
     def _events(self) -> bytes:
         now = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
@@ -288,8 +266,7 @@ class Load:
         self.statuses[f"{kind} {code}"] += 1
         if not 200 <= code < 300:
             self.errors[kind] += 1
-            if len(self.problems) < 5:
-                self.problems.append(f"{kind} {code or 'no answer'}: {body[:300]!r}")
+            keep(self.problems, f"{kind} {code or 'no answer'}: {body[:300]!r}", most=5)
             return
         if kind in ("recommend", "rank"):
             try:
@@ -305,7 +282,9 @@ class Load:
         is closed by the server after 5 s)."""
         connection = Connection(self.port)
         try:
-            code, text = await connection.request(self._head("GET", "/metrics", self.serve_key))
+            code, text = await connection.request(
+                http_request(self.port, "/metrics", self.serve_key, method="GET")
+            )
         finally:
             connection.close()
         self.samples.append(
@@ -406,15 +385,12 @@ def summary(load: Load, took_s: float, context: dict[str, Any]) -> dict[str, Any
     last_half = [(s["t_s"], s["rss_mb"]) for s in samples if s["t_s"] >= half]
     slope = slope_mb_per_min(last_half)
 
-    def r(value: float | None, digits: int = 2) -> float | None:
-        return None if value is None else round(value, digits)
-
     return {
-        "p99_ms": r(percentile(every, 99)),
+        "p99_ms": rounded(percentile(every, 99)),
         "errors": sum(load.errors.values()),
-        "rss_start_mb": r(samples[0]["rss_mb"], 1) if samples else None,
-        "rss_end_mb": r(samples[-1]["rss_mb"], 1) if samples else None,
-        "rss_slope_mb_per_min": r(slope, 3),
+        "rss_start_mb": rounded(samples[0]["rss_mb"], 1) if samples else None,
+        "rss_end_mb": rounded(samples[-1]["rss_mb"], 1) if samples else None,
+        "rss_slope_mb_per_min": rounded(slope, 3),
         "details": {
             **context,
             "minutes": load.seconds / 60,
@@ -422,12 +398,12 @@ def summary(load: Load, took_s: float, context: dict[str, Any]) -> dict[str, Any
             "seconds_taken": round(took_s, 1),
             "scheduled": load.scheduled,
             "sent": dict(load.sent),
-            "p50_ms": r(percentile(every, 50)),
+            "p50_ms": rounded(percentile(every, 50)),
             "by_kind": {
                 kind: {
                     "count": len(found),
-                    "p50_ms": r(percentile(found, 50)),
-                    "p99_ms": r(percentile(found, 99)),
+                    "p50_ms": rounded(percentile(found, 50)),
+                    "p99_ms": rounded(percentile(found, 99)),
                 }
                 for kind, found in sorted(load.latencies_ms.items())
             },
@@ -438,7 +414,7 @@ def summary(load: Load, took_s: float, context: dict[str, Any]) -> dict[str, Any
             "new_people": load.new_people,
             "new_people_share": load.new_share,
             "slope_samples": len(last_half),
-            "rss_max_mb": r(max((s["rss_mb"] for s in samples), default=None), 1),
+            "rss_max_mb": rounded(max((s["rss_mb"] for s in samples), default=None), 1),
             "samples": load.samples,
         },
     }
@@ -532,37 +508,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     code = code_version()
     with ExitStack() as stack:
-        data_dir, fresh_setup = data_dir_for(args, stack)
-        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="relevo-soak-")))
-        env = relevo_env(data_dir)
-        env.pop("RELEVO_PLACEMENTS")  # the default strategy, answer cache on
-        data = choose_data(args.data.resolve(), data_dir)
-        if fresh_setup:
-            set_up(data, env, scratch)
-        else:
-            status.print(f"reusing {data_dir}")
-        ingest_key = key_in(
-            run_relevo(["keys", "create", "-t", TENANT, "-s", "ingest"], env, scratch),
-            "keys create",
-        )
-        serve_key = key_in(
-            run_relevo(["keys", "create", "-t", TENANT, "-s", "serve"], env, scratch),
-            "keys create",
-        )
-        users, items = read_people_and_items(data)
-        if not users or not items:
-            raise SystemExit(f"no user ids or item ids in {data.events}")
-        log = scratch / "serve.log"
+        served = prepare(args, stack, "relevo-soak-", answer_cache=True)
+        users, items = served.users, served.items
+        log = served.scratch / "serve.log"
         status.print("relevo serve (1 worker)")
-        port, pid = start_relevo(env, log, stack)
-        loaded, primed = prime(port, serve_key, users)
+        port, pid = start_relevo(served.env, log, stack)
+        loaded, primed = prime(port, served.serve_key, users)
         status.print(f"first answers after {loaded:.1f} s: {dict(primed)}")
         waited, rankings = wait_precomputed(port)
         status.print(f"precomputed {rankings:,.0f} rankings in the background ({waited:.0f} s)")
         load = Load(
             port,
-            serve_key,
-            ingest_key,
+            served.serve_key,
+            served.ingest_key,
             users,
             items,
             args.rate,
@@ -575,10 +533,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         server_log = log.read_text(errors="replace").strip()
         context = {
             "code": code,
-            "data_set": data.label,
+            "data_set": served.data.label,
             "users": len(users),
             "items": len(items),
-            "reused_data_dir": None if fresh_setup else str(data_dir),
+            "reused_data_dir": None if served.fresh_setup else str(served.data_dir),
             "model_load_seconds": round(loaded, 2),
             "server_log": server_log[-2000:],
         }
