@@ -3,7 +3,7 @@
 Every body and record passes one decoding step: bytes that are not JSON as this engine reads it
 (broken syntax, invalid UTF-8, nesting deeper than ``MAX_DEPTH``, a number beyond a 64-bit
 float) are refused with the rule they break, never with a decoder's exception. msgspec decodes
-a valid record in about a microsecond but stops at the first error; when a record fails, it is
+a valid record fast but stops at the first error; when a record fails, it is
 decoded again field by field so that the caller hears about every bad field at once, each with
 its JSON Pointer and rule.
 """

@@ -99,9 +99,9 @@ def decoded_trace(body: bytes, shared: bytes | None = None) -> Trace:
 class SharedTrace:
     """What the traces of the answers reused from one prepared decision have in common: every
     field but ``ANSWER_FIELDS``, encoded once and kept once in the region's file, under
-    ``part_id`` (a hash of its bytes). An answer's own part is a tenth of a whole trace's
-    size, and costs its writer about a third as much to write (``benchmarks/traces.py``;
-    figures in docs/performance.md).
+    ``part_id`` (a hash of its bytes). An answer's own part is much smaller than a whole trace,
+    and much cheaper for the writer to write (``benchmarks/traces.py``; figures in
+    docs/performance.md).
 
     ``stored`` is set once a commit holds the part, so later traces do not send it again;
     should it be lost, the part is only offered again (kept parts are never overwritten).
@@ -125,7 +125,7 @@ class EncodedTrace(msgspec.Struct, frozen=True, gc=False):
     """A trace as JSON, with the fields it is kept by. The decision encodes it on its own
     thread, so the thread that writes batches of them holds the GIL only for moments: while it
     held it to encode, answers waited. (A struct, not a frozen dataclass: one is made for
-    every answer, and a frozen dataclass took 1.6 µs to make against 0.14.)
+    every answer, and a frozen dataclass sets each field through ``object.__setattr__``.)
 
     >>> from datetime import UTC, datetime
     >>> at = datetime(2026, 1, 1, tzinfo=UTC)

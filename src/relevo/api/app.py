@@ -136,10 +136,10 @@ def from_environment() -> HotRoutes:
 
     # The event loop shares the GIL with background threads (trace writer, precompute,
     # reloads). At Python's default switch interval one of them could keep a request waiting
-    # a whole interval at each hand-over, which was most of the p99 (docs/performance.md).
+    # a whole interval at each hand-over, which showed in the tail latency (docs/performance.md).
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    # A full garbage collection stops every answer while it scans what the caches hold (20-30
-    # ms when a fresh server first meets thousands of people). The refresher freezes what
-    # survived every 5 s, so full collections have little to do and can be 10x rarer.
+    # A full garbage collection stops every answer while it scans what the caches hold, which
+    # is long when a fresh server first meets thousands of people. The refresher freezes what
+    # survived its last sweep, so full collections have little to do and can be rarer.
     gc.set_threshold(*gc.get_threshold()[:2], FULL_COLLECTION_EVERY)
     return create_app(build())

@@ -2,15 +2,15 @@
 operations marked ``hot`` in ``operation_table``), called by the server without Starlette's
 middleware and router.
 
-Under load, a reused decision spent about a quarter of the event loop's time in that stack
-(error and exception middleware, the router, the endpoint wrapper; py-spy, Online Retail),
-as much as the decision itself. These routes run the same endpoint functions and the same
-problem handlers, and time themselves into the same latency series, so a caller sees no
-difference; every other request goes through the Starlette app as before.
+Under load, a reused decision spent as much of the event loop's time in that stack (error
+and exception middleware, the router, the endpoint wrapper) as in the decision itself. These
+routes run the same endpoint functions and the same problem handlers, and time themselves
+into the same latency series, so a caller sees no difference; every other request goes
+through the Starlette app as before.
 
 The endpoints get a ``HotRequest``, not a Starlette ``Request``: only a failed request, whose
-problem handler reads the URL and method, makes one. Making a ``Request`` per answer cost
-about an eighth of recommend's throughput under load (same-process toggle, 32 in flight).
+problem handler reads the URL and method, makes one: making a ``Request`` per answer showed
+in recommend's throughput under load (docs/performance.md).
 """
 
 from __future__ import annotations

@@ -69,8 +69,8 @@ def json_response(content: Any, status: int = 200) -> Response:
 
 def header(request: Incoming, name: bytes) -> str | None:
     """A request header (``name`` in lower case), read from the ASGI scope: Starlette's
-    ``Headers`` is built and searched with the name re-encoded on every lookup, which cost
-    the decision routes several microseconds a request."""
+    ``Headers`` is built and searched with the name re-encoded on every lookup, which the
+    decision routes would pay on every request."""
     for key, value in request.scope["headers"]:
         if key == name:
             return value.decode("latin-1")

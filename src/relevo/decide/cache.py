@@ -1,8 +1,8 @@
 """A bounded, thread-safe cache whose entries expire: for the model's ranked candidates per
 person and for whole answers to identical requests.
 
-Entries are keyed by what makes them valid (the person's latest event, the model version), so a
-new event or a promotion simply stops matching the old entry: nothing is invalidated by hand,
+Entries are keyed by what makes them valid (the person's state version, the model version), so
+a new event or a promotion simply stops matching the old entry: nothing is invalidated by hand,
 and the oldest entries make room for new ones.
 
 >>> now = [0.0]
@@ -47,7 +47,8 @@ class TtlCache:
     def get(self, key: Hashable) -> Any:
         """Without the lock: each ``OrderedDict`` call is one step under the GIL, and a race
         with another thread's ``put`` can at worst drop an entry (a later miss), never give
-        a wrong value. The lock took two thirds of a hit's time (docs/performance.md)."""
+        a wrong value. Every decision makes several hits, and taking the lock costs more
+        than the look-up it guards (docs/performance.md)."""
         entries = self._entries
         found = entries.get(key)
         if found is None:

@@ -8,8 +8,8 @@ batch the storage refuses (a read-only file, a full disk): the writer logs the f
 and counts what it refuses, and writes again as soon as the store takes writes.
 
 The queue is a ``deque`` and the writer is woken by an ``Event`` only when it sleeps: a
-``queue.Queue`` took a lock and notified a condition on every answer (about 5 µs of the event
-loop's time each, with the GIL handed to the writer and back).
+``queue.Queue`` takes a lock and notifies a condition on every answer, on the event loop's
+time, with the GIL handed to the writer and back.
 """
 
 from __future__ import annotations
@@ -110,9 +110,9 @@ class DecisionLog:
             while not queued:  # a wake may be left from entries already taken
                 self._wake.wait()
                 self._wake.clear()
-            # Linger only to gather a batch: with a batch already waiting, sleeping capped the
-            # writer at a batch per linger (10,000 traces/s), and under heavier load the full
-            # queue lost a third of the traces (benchmarks/serve.py, 13k answers/s).
+            # Linger only to gather a batch: with a batch already waiting, sleeping would cap
+            # the writer at a batch per linger, below what a server answers under load, and
+            # the full queue would drop traces (docs/performance.md).
             if isinstance(queued[0], tuple) and len(queued) < self._batch:
                 time.sleep(self._linger)
             entries = [queued.popleft() for _ in range(min(len(queued), self._batch))]
@@ -149,7 +149,7 @@ class DecisionLog:
 
     def _lost_to_fault(self, key: tuple[str, str], fault: StorageUnavailable, count: int) -> None:
         """Drop and count traces a storage fault refused; say so once a fault, not once a
-        batch (a batch every 50 ms would flood the log while a disk is full)."""
+        batch (a batch every linger would flood the log while a disk is full)."""
         self._drop(count)
         if key not in self._failing:
             log.warning(

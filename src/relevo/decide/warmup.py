@@ -2,7 +2,7 @@
 
 The first decision after a start used to import the numerical libraries and load the promoted
 models and the catalog on the event loop, which then answered nothing else (``/healthz``
-included) for about two seconds, while ``/readyz`` already said ready. ``WarmUp`` does that
+included) until they were loaded, while ``/readyz`` already said ready. ``WarmUp`` does that
 work in a thread as the server starts; readiness waits for it, and so does a decision asked
 meanwhile, without holding the loop.
 """

@@ -111,8 +111,8 @@ class RecommendedItem(msgspec.Struct, frozen=True, gc=False):
 
 class ShownItems(Sequence[RecommendedItem]):
     """An answer's items, with their JSON encoded once: the answers reused from one prepared
-    decision show the same items, and encoding them again for each answer cost about 5 µs
-    under load (their structs and strings lie all over memory; a copy of bytes does not).
+    decision show the same items, and encoding them again for each answer is slow under load
+    (their structs and strings lie all over memory; a copy of bytes does not).
     JSON encoders take it with ``encode_hook``.
 
     >>> shown = ShownItems([RecommendedItem("a", 0.5, ("Trending",))])
@@ -201,8 +201,8 @@ os.register_at_fork(after_in_child=_tokens.clear)  # a forked worker makes its o
 
 
 def _token() -> str:
-    """14 URL-safe base64 characters (84 random bits). Made 512 at a time: one at a time,
-    the bits, their bytes and their base64 cost a reused answer 2% of its time."""
+    """14 URL-safe base64 characters (84 random bits). Made 512 at a time: every answer
+    needs one, and making the bits, their bytes and their base64 in bulk spreads the calls."""
     while True:
         try:
             return _tokens.pop()

@@ -12,8 +12,9 @@ def explore(
     """Epsilon-greedy over the last slot: with chance ``epsilon`` it shows an eligible item
     from beyond the top k instead, chosen at random. Both draws are read from one hash of the
     decision id, so a trace's draw can be made again from its id. A NumPy generator seeded per
-    answer, with the pool scanned before the draw, cost about as much as the rest of a reused
-    answer; this costs a twentieth of that at a 5% chance (``benchmarks/exploration.py``).
+    answer, with the pool scanned before the draw, was costly next to a reused answer; one
+    hash, with the pool scanned only when the draw explores, is not
+    (``benchmarks/exploration.py``).
 
     >>> pool, shown = ("a", "b", "c", "d"), ["a", "b"]
     >>> explore("d2", shown, pool, 1.0, 2), shown

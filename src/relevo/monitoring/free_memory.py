@@ -9,9 +9,9 @@ from functools import cache
 def release_free_memory() -> bool:
     """Give the pages the C heap holds free back to the system (glibc's ``malloc_trim``);
     False where there is no such call. Caches that replace their entries leave freed memory
-    scattered in the heap, which glibc keeps: in a soak, resident memory kept growing about
-    10 MB a minute with every Python object count flat, and stayed level with a trim every 30 s
-    (each 1.5 to 4 ms, on the refresher's thread)."""
+    scattered in the heap, which glibc keeps: in a soak, resident memory kept growing with every
+    Python object count flat, and stayed level once trimmed now and then. A trim takes long
+    enough that it runs on the refresher's thread, never on the event loop."""
     trim = _malloc_trim()
     if trim is None:
         return False

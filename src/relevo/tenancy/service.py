@@ -39,8 +39,8 @@ class TenancyService:
         self._directory = directory
         self._clock = clock
         # Presented secret -> (what it authenticated as, when to look again). Every request
-        # carries a key, and two reads of the directory per request were a fifth of a cached
-        # decision's cost; a key revoked by another process stops working within KEY_CACHE_S.
+        # carries a key, and reading the directory for each would weigh on the cheapest
+        # answers; a key revoked by another process stops working within KEY_CACHE_S.
         self._verified: dict[str, tuple[tuple[ApiKey, Tenant] | None, float]] = {}
         CACHE_SIZES.track("api_keys", self, lambda s: len(s._verified), MAX_CACHED_KEYS)
 

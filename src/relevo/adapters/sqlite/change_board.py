@@ -5,8 +5,8 @@ asking SQLite.
 Why: a decision reused for a person's unchanged state must still see, in the very next
 request, an event taken by another worker or by ``relevo import``. Asking SQLite for the
 person's version did that, but each call hands the GIL to the process's other threads and
-waits to get it back: under load it cost about 20 µs, a fifth of a reused decision. Reading a
-count from shared memory costs well under a microsecond.
+waits to get it back, which under load was a large share of a reused decision. Reading a
+count from shared memory needs neither SQLite nor the GIL's hand-over.
 
 Each person hashes to one slot (crc32, the same in every process); a writer adds one to the
 slots of the people it changed, after its commit and under an exclusive ``flock``, so that
