@@ -205,10 +205,9 @@ class DecisionService:
         )
         contributions = {}
         served, reasons = prepared.served, prepared.reasons
-        explains = served is not None and isinstance(served.model, ExplainsFeatures)
-        if asking.request.explain and prepared.trace.fallback == "none" and explains:
+        if asking.request.explain and prepared.trace.fallback == "none" and served is not None:
             people = None if reasons is None else reasons.people
-            if served is not None and people is not None:
+            if isinstance(served.model, ExplainsFeatures) and people is not None:
                 contributions = await self.candidates.contributions(served, people, drawn.chosen)
                 asking.lap("contributions")
         return answer(asking, prepared, drawn, contributions, self._record)

@@ -97,7 +97,8 @@ def rankings(
     if candidates is not None:
         items = np.asarray([index[c] for c in candidates if c in index], dtype=np.int64)
     proposals: dict[str, np.ndarray] = {}
-    if isinstance(model, Ranks):
+    ranks = isinstance(model, Ranks)  # a Protocol check walks the class: once per run
+    if ranks:
         scores, proposals = model.rank(people, items, dict(sources) or None)
     else:
         scores = model.score(people, items)
@@ -107,7 +108,7 @@ def rankings(
         scores[seen.row, seen.col] = -np.inf
     # A ranker's scores are relative, any finite one counts; for the other models a score of
     # zero means no evidence at all, and such items are left to the popular fill.
-    floor = -np.inf if isinstance(model, Ranks) else 0.0
+    floor = -np.inf if ranks else 0.0
     ids = model.item_ids if items is None else model.item_ids[items]
     return [
         _ranking(served, ids, row, floor, _proposed_by(served, proposals, person), candidates)
