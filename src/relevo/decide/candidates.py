@@ -165,9 +165,14 @@ class CandidateStage:
         latest.put(last, (served.version, ranking, key))
 
     def is_kept(
-        self, tenant_id: str, person: str, region: str, version: int, served: ServingModel,
+        self,
+        tenant_id: str,
+        person: str,
+        region: str,
+        version: int,
+        served: ServingModel,
         ranker: Ranker,
-    ) -> bool:  # fmt: skip
+    ) -> bool:
         """Whether the person's ranking at this version of theirs and the model is kept."""
         key = ranking_key(tenant_id, person, region, version, served.version, ranker, None)
         return self.rankings.get(key) is not None

@@ -170,9 +170,14 @@ class DecisionService:
         chosen = diverse(pool, catalog, asking.strategy.max_per_category, asking.request.k)
         asking.lap("rank")
         reasons = Reasons(
-            allowed.sources, candidates.ranking.because, candidates.served, candidates.people,
-            person.state, catalog, asking.now,
-        )  # fmt: skip
+            allowed.sources,
+            candidates.ranking.because,
+            candidates.served,
+            candidates.people,
+            person.state,
+            catalog,
+            asking.now,
+        )
         shown = Shown(chosen, scores, allowed.sources, reasons(chosen, set()))
         asking.lap("reasons")
         served = self.serving.model(asking.tenant, asking.strategy.model)

@@ -54,9 +54,13 @@ class Reasons:
         for item_id in chosen:
             if item_id not in self.because_memo:
                 self.because_memo[item_id] = because(
-                    item_id, self.sources.get(item_id, ()), self.served, self.people, recent,
+                    item_id,
+                    self.sources.get(item_id, ()),
+                    self.served,
+                    self.people,
+                    recent,
                     self.catalog,
-                )  # fmt: skip
+                )
             reasons = self._of(item_id, item_id in explored, liked)
             found[item_id] = tuple(reasons[:MAX_REASONS]) or ("Popular in your region",)
         return found
