@@ -148,9 +148,11 @@ class DecisionService:
         if decision is not None:
             return decision
         asking.lap("person")
-        tenant = asking.tenant
-        served = self.serving.model(tenant, asking.strategy.model)
-        prepared = self.reuse.still(asking, prepared, served, self.serving.catalog(tenant))
+        if prepared is None:  # nothing to check: a tenant's first decision loads in a thread
+            self.reuse.still(asking, None, None, {})
+            return None
+        served = self.serving.model(asking.tenant, asking.strategy.model)  # in memory: it served
+        prepared = self.reuse.still(asking, prepared, served, self.serving.catalog(asking.tenant))
         if prepared is not None:
             asking.lap("prepared")
         return prepared
