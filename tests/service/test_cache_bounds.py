@@ -132,11 +132,3 @@ def test_free_memory_is_given_back_where_the_c_library_can() -> None:
 
     released = release_free_memory()
     assert released is (platform.libc_ver()[0] == "glibc")
-
-
-def test_the_heap_is_kept_compact_where_the_c_library_can() -> None:
-    import platform
-
-    from relevo.monitoring import compact_heap
-
-    assert compact_heap() is (platform.libc_ver()[0] == "glibc")

@@ -27,7 +27,7 @@ from relevo.api.problems import EXCEPTION_HANDLERS
 from relevo.bootstrap import Relevo
 from relevo.config import placement_strategies
 from relevo.decide.warmup import WarmUp
-from relevo.monitoring import compact_heap, limit_sqlite_heap
+from relevo.monitoring import limit_sqlite_heap
 
 SWITCH_INTERVAL_S = 0.0005
 FULL_COLLECTION_EVERY = 100  # collections of the middle generation (Python's default: 10)
@@ -67,7 +67,6 @@ def create_app(relevo: Relevo) -> HotRoutes:
     """The app serving ``relevo`` (and closing it on shutdown), routed by ``OPERATIONS``: the
     hot operations directly, the others through Starlette."""
     limit_sqlite_heap(relevo.settings.sqlite_heap_limit_mb)
-    compact_heap()
     settings = relevo.settings
     document = openapi_document(
         __version__,

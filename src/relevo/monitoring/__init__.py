@@ -23,7 +23,7 @@ from relevo.monitoring.definitions import (
     SQLITE_HEAP,
     TRACES_DROPPED,
 )
-from relevo.monitoring.free_memory import compact_heap, release_free_memory
+from relevo.monitoring.free_memory import release_free_memory
 from relevo.monitoring.series import DecisionMetric
 from relevo.monitoring.sqlite_heap import SqliteHeap, limit_sqlite_heap
 
@@ -46,7 +46,6 @@ __all__ = [
     "CacheSizes",
     "DecisionMetric",
     "SqliteHeap",
-    "compact_heap",
     "limit_sqlite_heap",
     "release_free_memory",
 ]

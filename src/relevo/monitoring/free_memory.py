@@ -1,5 +1,4 @@
-"""Keeping the C heap compact: fewer heaps for the server's threads, large arrays mapped apart,
-and free pages handed back to the system, none of which glibc does by itself."""
+"""Handing the C heap's free pages back to the system, which glibc does not do by itself."""
 
 from __future__ import annotations
 
@@ -20,33 +19,11 @@ def release_free_memory() -> bool:
     return True
 
 
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameters (malloc.h)
-M_ARENA_MAX = -8
-ARENAS = 2
-MMAP_THRESHOLD = 128 * 1024
-
-
-def compact_heap() -> bool:
-    """Ask glibc for at most ``ARENAS`` heaps and to map every block over ``MMAP_THRESHOLD``
-    apart; False where there is no such call. Each thread that allocates under contention
-    otherwise gets a heap of its own (up to 8 per core), and glibc raises the mapping threshold
-    after each large free, so numpy's short-lived arrays land in those heaps and leave them
-    fragmented: in a soak, resident memory kept rising with every cache level."""
-    mallopt = _libc_call("mallopt")
-    if mallopt is None:
-        return False
-    return bool(mallopt(M_ARENA_MAX, ARENAS)) and bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    return _libc_call("malloc_trim")
-
-
 @cache
-def _libc_call(name: str) -> Callable[..., int] | None:
+def _malloc_trim() -> Callable[[int], int] | None:
     try:
         import ctypes
 
-        return getattr(ctypes.CDLL("libc.so.6"), name)
+        return ctypes.CDLL("libc.so.6").malloc_trim
     except (OSError, AttributeError):
         return None
