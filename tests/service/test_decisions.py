@@ -77,6 +77,15 @@ def decider(relevo, placements=None, traces=None, **more) -> DecisionService:
     )
 
 
+def counted_runs(service: DecisionService, tenant, monkeypatch) -> list[int]:
+    """The item-kNN model's runs from now on: one entry per call of its ``score``."""
+    served = service.serving.model(tenant, "itemknn")
+    calls: list[int] = []
+    score = served.model.score
+    monkeypatch.setattr(served.model, "score", lambda *a, **k: calls.append(1) or score(*a, **k))
+    return calls
+
+
 def ask(**fields) -> DecisionRequest:
     return DecisionRequest(**{"placement": "knn", "user_id": "u1", "k": 5, **fields})
 
@@ -477,10 +486,7 @@ def test_what_was_prepared_lasts_until_the_day_ends(shop) -> None:
 def test_the_models_ranking_is_reused_across_requests_of_a_person(shop, monkeypatch) -> None:
     relevo, tenant = shop
     service = decider(relevo)
-    served = service.serving.model(tenant, "itemknn")
-    calls = []
-    score = served.model.score
-    monkeypatch.setattr(served.model, "score", lambda *a, **k: calls.append(1) or score(*a, **k))
+    calls = counted_runs(service, tenant, monkeypatch)
     service.decide(tenant, ask(k=3))
     service.decide(tenant, ask(k=4, filters=Filters(category=["books"])))
     assert len(calls) == 1
@@ -493,10 +499,7 @@ def test_newcomers_share_one_ranking_until_they_act(shop, monkeypatch) -> None:
     """People seen once must not each keep a ranking in memory (issue 17's soak)."""
     relevo, tenant = shop
     service = decider(relevo)
-    served = service.serving.model(tenant, "itemknn")
-    calls = []
-    score = served.model.score
-    monkeypatch.setattr(served.model, "score", lambda *a, **k: calls.append(1) or score(*a, **k))
+    calls = counted_runs(service, tenant, monkeypatch)
     answers = [service.decide(tenant, ask(user_id=f"new-{n}", k=3)) for n in range(5)]
     assert len(calls) == 1
     assert {tuple(i.item_id for i in a.items) for a in answers} == {
@@ -536,10 +539,7 @@ def test_active_peoples_rankings_are_refreshed_ahead_of_their_next_request(
     relevo, tenant = shop
     service = decider(relevo)
     service.decide(tenant, ask(k=3))
-    served = service.serving.model(tenant, "itemknn")
-    calls = []
-    score = served.model.score
-    monkeypatch.setattr(served.model, "score", lambda *a, **k: calls.append(1) or score(*a, **k))
+    calls = counted_runs(service, tenant, monkeypatch)
     assert service.refresh() == 0  # nothing stale
     relevo.ingest.ingest(tenant, [event("later", user_id="u1", item_id="tool-5")])
     assert service.refresh() == 1 and len(calls) == 1
