@@ -52,6 +52,7 @@ class PersonStage:
         self._pseudonymizer_for = pseudonymizer_for
         self._home_region = home_region
         self.known: dict[tuple[str, str | None, str | None], tuple[str, str]] = {}
+        self.homes: dict[tuple[str, str], str] = {}  # (tenant, person key): home region
         self._known_limit = known_people
         # Each person's online state, as of a version and a day: read once per change, and
         # ahead of the first request for active people (precompute).
@@ -61,27 +62,35 @@ class PersonStage:
         """The person's key and region: their home, else (someone never seen, or nobody) the
         region the request names, else the tenant's default. Raises if policy cannot know.
 
-        A person's key and home never change once they have a home, so those are remembered:
-        working them out is an HMAC and a read of storage."""
-        known = self.known.get((tenant.tenant_id, request.user_id, request.anonymous_id))
+        A person's key and home never change once they have a home, so those are remembered;
+        a home precompute found (``remember_home``) is answered from memory too, and only a
+        home that must be read from storage is looked up in a worker thread."""
+        asked = (tenant.tenant_id, request.user_id, request.anonymous_id)
+        known = self.known.get(asked)
         if known is not None:
             return known
-        return await asyncio.to_thread(self._whom, tenant, request)
-
-    def _whom(self, tenant: Tenant, request: DecisionRequest) -> tuple[str | None, str]:
-        pseudonymize = self._pseudonymizer_for(tenant.tenant_id)
-        person: str | None = None
-        if request.user_id is not None:
-            person = "u:" + pseudonymize("user_id", request.user_id)
-        elif request.anonymous_id is not None:
-            person = "a:" + pseudonymize("anonymous_id", request.anonymous_id)
-        home = None if person is None else self._home_region(tenant, person)
-        if person is None or home is None:
+        person = self._key(tenant, request)
+        if person is None:
+            return None, asked_region(tenant, request) or tenant.default_region
+        home = self.homes.get((tenant.tenant_id, person))
+        if home is None:
+            home = await asyncio.to_thread(self._home_region, tenant, person)
+        if home is None:
             return person, asked_region(tenant, request) or tenant.default_region
-        if len(self.known) >= self._known_limit:
-            self.known.clear()
-        self.known[(tenant.tenant_id, request.user_id, request.anonymous_id)] = person, home
+        _remember(self.known, asked, (person, home), self._known_limit)
         return person, home
+
+    def remember_home(self, tenant_id: str, person: str, region: str) -> None:
+        """Note where a person's data lives (precompute reads people region by region)."""
+        _remember(self.homes, (tenant_id, person), region, self._known_limit)
+
+    def _key(self, tenant: Tenant, request: DecisionRequest) -> str | None:
+        pseudonymize = self._pseudonymizer_for(tenant.tenant_id)
+        if request.user_id is not None:
+            return "u:" + pseudonymize("user_id", request.user_id)
+        if request.anonymous_id is not None:
+            return "a:" + pseudonymize("anonymous_id", request.anonymous_id)
+        return None
 
     async def version(self, asking: Asking) -> int:
         """The person's state version (see ``versions``), from memory when storage can tell
@@ -139,6 +148,13 @@ class PersonStage:
         if state.version:
             self.states.put((tenant_id, person, region), (now_us // DAY_US, state))
         return state
+
+
+def _remember(memory: dict, key: object, value: object, limit: int) -> None:
+    """Keep ``value`` under ``key``, forgetting everything first when ``limit`` is reached."""
+    if len(memory) >= limit:
+        memory.clear()
+    memory[key] = value
 
 
 def asked_region(tenant: Tenant, request: DecisionRequest) -> str | None:

@@ -104,6 +104,7 @@ class DecisionService:
         for name, cache in caches.items():
             CACHE_SIZES.track(name, cache, len, cache.max_entries)
         CACHE_SIZES.track("known_people", self.person, lambda p: len(p.known), known_people)
+        CACHE_SIZES.track("precomputed_homes", self.person, lambda p: len(p.homes), known_people)
 
     def decide(self, tenant: Tenant, request: DecisionRequest) -> Decision:
         """Decide from a thread with no event loop running (commands, tests)."""

@@ -82,6 +82,7 @@ class Precomputer:
                 tenant.tenant_id, person, region, state.version, served, ranker, None, ranking
             )
             self._candidates.active.put((tenant.tenant_id, person, region), (tenant, ranker))
+            self._person.remember_home(tenant.tenant_id, person, region)  # where it was read
 
     def _state(self, tenant_id: str, person: str, region: str, now_us: int) -> PersonState:
         kept = self._person.kept_state(tenant_id, person, region, now_us, None)
