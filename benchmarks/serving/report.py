@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from rich.table import Table
@@ -18,16 +19,20 @@ FRESHNESS_GOAL_MS = 50.0
 CLIENT_SATURATED = 0.9  # a client process busier than this share of a core may be the limit
 
 
+def latency_figures(values: Sequence[float], percents: Sequence[int] = (50, 99)) -> dict[str, Any]:
+    """Percentiles and the maximum of latencies in ms, under the names the JSON gives them."""
+    figures = {f"p{p}_ms": rounded(percentile(values, p)) for p in percents}
+    figures["max_ms"] = rounded(max(values, default=None))
+    return figures
+
+
 def closed_details(result: ClosedResult) -> dict[str, Any]:
     def cores(spent: float | None) -> float | None:
         return rounded(None if spent is None else spent / result.seconds, 3)
 
     return {
         "rps": round(result.per_second, 1),
-        "p50_ms": rounded(percentile(result.latencies_ms, 50)),
-        "p90_ms": rounded(percentile(result.latencies_ms, 90)),
-        "p99_ms": rounded(percentile(result.latencies_ms, 99)),
-        "max_ms": rounded(max(result.latencies_ms, default=None)),
+        **latency_figures(result.latencies_ms, (50, 90, 99)),
         "completed": result.completed,
         "non_200": result.non_200,
         "statuses": {str(code): n for code, n in sorted(result.statuses.items())},
@@ -51,9 +56,7 @@ def open_details(result: OpenResult) -> dict[str, Any]:
         "scheduled": result.scheduled,
         "sent": result.sent,
         "answered": result.answered,
-        "p50_ms": rounded(percentile(result.latencies_ms, 50)),
-        "p99_ms": rounded(percentile(result.latencies_ms, 99)),
-        "max_ms": rounded(max(result.latencies_ms, default=None)),
+        **latency_figures(result.latencies_ms),
         "send_lag_p99_ms": rounded(percentile(result.send_lag_ms, 99)),
         "non_200": result.non_200,
         "fallbacks": dict(result.fallbacks.most_common()),
@@ -68,9 +71,7 @@ def freshness_details(fresh: FreshnessResult) -> dict[str, Any]:
         "acked": fresh.acked,
         "reflected": fresh.reflected,
         "reflected_first_try": fresh.first_try,
-        "p50_ms": rounded(percentile(fresh.freshness_ms, 50)),
-        "p99_ms": rounded(percentile(fresh.freshness_ms, 99)),
-        "max_ms": rounded(max(fresh.freshness_ms, default=None)),
+        **latency_figures(fresh.freshness_ms),
         "fallbacks": dict(fresh.fallbacks.most_common()),
         "stages_p50_ms": {
             stage: rounded(percentile(spent, 50), 3) for stage, spent in fresh.stages_ms.items()

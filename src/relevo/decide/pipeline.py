@@ -149,11 +149,11 @@ class DecisionService:
         if decision is not None:
             return decision
         asking.lap("person")
-        if prepared is None:  # nothing to check: a tenant's first decision loads in a thread
-            self.reuse.still(asking, None, None, {})
-            return None
-        served = self.serving.model(asking.tenant, asking.strategy.model)  # in memory: it served
-        prepared = self.reuse.still(asking, prepared, served, self.serving.catalog(asking.tenant))
+        served, catalog = None, None
+        if prepared is not None:  # in memory: they served it (a first decision loads apart)
+            served = self.serving.model(asking.tenant, asking.strategy.model)
+            catalog = self.serving.catalog(asking.tenant)
+        prepared = self.reuse.still(asking, prepared, served, catalog)
         if prepared is not None:
             asking.lap("prepared")
         return prepared

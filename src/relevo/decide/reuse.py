@@ -62,11 +62,13 @@ class Reuse:
         asking: Asking,
         prepared: Prepared | None,
         served: ServingModel | None,
-        catalog: Mapping,
+        catalog: Mapping | None,
     ) -> Prepared | None:
-        """The prepared decision, if it still holds for the person as they are now."""
+        """The prepared decision, if it still holds for the person as they are now (served by
+        ``served`` from ``catalog``)."""
         if prepared is not None and (
             prepared.version != (asking.version or 0)
+            or catalog is None
             or not prepared.holds(asking.now_us, served, catalog)
         ):
             prepared = None
