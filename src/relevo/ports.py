@@ -316,6 +316,13 @@ class RegionPartition(Protocol):
         people at once, the rankings a change has made stale."""
         ...
 
+    def renew_known_versions(self) -> int:
+        """Read again, at once, the versions memory holds for people who asked lately, where
+        memory would soon stop trusting them (the number read; 0 for an adapter that keeps
+        none): so that ``known_person_version`` keeps answering for people who keep asking.
+        Called every few seconds from a background thread."""
+        ...
+
     def trending(self, now_us: int, half_life_days: float, limit: int) -> list[tuple[str, float]]:
         """The region's items by their interaction weight decayed to the day of ``now_us``,
         best first, positive scores only. A short half-life gives what is trending, a long one

@@ -335,3 +335,21 @@ def test_quarantine_keeps_payload_and_reasons_until_released(storage, tenant) ->
     with partition.transaction() as writer:
         writer.release([records[0].quarantine_id])
     assert [r.payload["event_id"] for r in partition.quarantined()] == ["y"]
+
+
+def test_renewing_known_versions_never_tells_a_replaced_one(open_storage, storage, tenant) -> None:
+    """``renew_known_versions`` may read again what memory holds, never keep what a later
+    commit replaced."""
+    mine = storage.partition(tenant.tenant_id, "eu")
+    theirs = open_storage().partition(tenant.tenant_id, "eu")
+    with mine.transaction() as writer:
+        writer.apply(derive([ev(1, "a")], 10, DEFAULT_WEIGHTS, FACETS), 10)
+    first = mine.person_version("u:p1")
+    assert mine.known_person_version("u:p1") == first
+    assert mine.renew_known_versions() >= 0
+    assert mine.known_person_version("u:p1") in (None, first)
+    with theirs.transaction() as writer:
+        writer.set_attributes("u:p1", PersonAttributes(birth_year=1980), T)
+    assert mine.renew_known_versions() >= 0
+    assert mine.known_person_version("u:p1") in (None, first + 1)
+    assert mine.person_version("u:p1") == first + 1

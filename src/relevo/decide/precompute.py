@@ -1,6 +1,8 @@
 """Rankings worked out ahead of requests, in a background thread: for the most recently
 active people when a model is promoted (or the server starts), and again for people who
-asked lately once they act, so that their next request finds its ranking ready.
+asked lately once they act, so that their next request finds its ranking ready. Each sweep
+also has storage read again the versions of people who keep asking before memory stops
+trusting them, so that their requests are answered without a read.
 
 The same thread freezes the garbage collector's view of what the caches hold (a full
 collection would scan every long-lived entry, pausing requests) and gives the C heap's free
@@ -133,6 +135,18 @@ class Precomputer:
                     stale.append((tenant, ranker, person, region))
         return stale
 
+    def renew_versions(self) -> int:
+        """Have each served region renew the versions it remembers for people who asked
+        lately (``RegionPartition.renew_known_versions``); the number read."""
+        tenants = {
+            tenant.tenant_id: tenant for tenant, _ in self._candidates.served_models.values()
+        }
+        return sum(
+            self._storage.partition(tenant.tenant_id, region).renew_known_versions()
+            for tenant in tenants.values()
+            for region in tenant.regions
+        )
+
     def precompute_promoted(self) -> None:
         """Precompute for every model a placement of a tenant seen here uses, once per
         promoted version."""
@@ -156,6 +170,7 @@ class Precomputer:
             try:
                 self.precompute_promoted()
                 self.refresh()
+                self.renew_versions()
             except Exception:  # a failed sweep is retried at the next one
                 continue
             # Moving what exists now out of the collector's view bounds each scan to what is

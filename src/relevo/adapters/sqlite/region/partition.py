@@ -78,6 +78,9 @@ class SqliteRegionPartition:
     def person_versions(self, person_keys: Sequence[str]) -> dict[str, int]:
         return self._versions.read_many(person_keys)
 
+    def renew_known_versions(self) -> int:
+        return self._versions.renew()
+
     def attributes(self, person_keys: Sequence[str]) -> dict[str, PersonAttributes]:
         with self._db.reading() as db:
             return read_attributes(db, person_keys)
