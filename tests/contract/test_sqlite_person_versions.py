@@ -32,9 +32,7 @@ def clock(monkeypatch) -> Clock:
     return fake
 
 
-def test_versions_of_people_who_keep_asking_are_renewed_before_they_lapse(
-    tmp_path, clock
-) -> None:
+def test_versions_of_people_who_keep_asking_are_renewed_before_they_lapse(tmp_path, clock) -> None:
     storage = SqliteStorage(tmp_path / "data", "normal")
     tenant = Tenant("acme", "acme", ("eu",), T)
     storage.tenants.add_tenant(tenant)
