@@ -3,6 +3,7 @@ serves (and closes)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -11,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -60,7 +60,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
     finally:
         app.warm_up.stop()
-        await run_in_threadpool(app.relevo.close)  # flushing the traces may wait on the disk
+        await asyncio.to_thread(app.relevo.close)  # flushing the traces may wait on the disk
 
 
 def create_app(relevo: Relevo) -> HotRoutes:

@@ -6,11 +6,11 @@ kept), and a 422 problem when all were refused, its ``errors`` pointing into the
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from relevo.api.http import Incoming, engine, json_response, malformed_body, read_body
@@ -31,7 +31,7 @@ async def take_batch(
         records, single = split_records(body, limit)
         return batch_response(write(records), single, request.scope["path"])
 
-    return await run_in_threadpool(split_and_write)
+    return await asyncio.to_thread(split_and_write)
 
 
 def batch_response(results: Sequence[Any], single: bool, path: str) -> Response:

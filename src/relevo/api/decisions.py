@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -14,7 +15,7 @@ from relevo.domain.tenants import Scope
 async def get_decision(request: Request) -> Response:
     _, tenant = authorize(request, Scope.SERVE)
     # Off the event loop: the read may wait while the trace writer holds the region's file.
-    found = await run_in_threadpool(
+    found = await asyncio.to_thread(
         engine(request).decision_log.get, tenant, request.path_params["decision_id"]
     )
     if found is None:

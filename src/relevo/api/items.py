@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -17,7 +18,7 @@ async def put_item(request: Request) -> Response:
     body = parse_json(await read_body(request))
     if not isinstance(body, dict):
         raise Problem(422, "The body must be a JSON object (an item).")
-    item = await run_in_threadpool(
+    item = await asyncio.to_thread(
         engine(request).catalog.put, tenant, request.path_params["item_id"], body
     )
     return json_response(item)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -26,7 +27,7 @@ async def readyz(request: Request) -> Response:
     if not warm_up.ready:
         reason = warm_up.failure or "loading the promoted models and catalogs"
         return not_ready("Warming up", [("decisions", "warming_up", reason)])
-    faults = await run_in_threadpool(engine(request).storage.unwritable)
+    faults = await asyncio.to_thread(engine(request).storage.unwritable)
     if faults:
         return not_ready(
             "Storage cannot take writes", [(f.store, f.rule, f.detail) for f in faults]

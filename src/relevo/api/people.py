@@ -7,7 +7,8 @@ may neither read nor overwrite them.
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -19,7 +20,7 @@ from relevo.domain.tenants import Scope
 async def put_person(request: Request) -> Response:
     _, tenant = authorize(request, Scope.SERVE)
     body = parse_json(await read_body(request))
-    attributes = await run_in_threadpool(
+    attributes = await asyncio.to_thread(
         engine(request).people.put, tenant, request.path_params["user_id"], body
     )
     return json_response(attributes)
@@ -27,7 +28,7 @@ async def put_person(request: Request) -> Response:
 
 async def get_person(request: Request) -> Response:
     _, tenant = authorize(request, Scope.SERVE)
-    attributes = await run_in_threadpool(
+    attributes = await asyncio.to_thread(
         engine(request).people.get, tenant, request.path_params["user_id"]
     )
     if attributes is None:

@@ -4,7 +4,8 @@ thread), encode."""
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -54,7 +55,7 @@ async def get_similar(request: Request) -> Response:
     k = query_int(request, "k", 10, 1, 100)
     await request.app.warm_up.settled()
     try:
-        found = await run_in_threadpool(
+        found = await asyncio.to_thread(
             engine(request).decisions.similar, tenant, request.path_params["item_id"], k
         )
     except InvalidInput as error:
