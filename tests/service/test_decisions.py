@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from datetime import timedelta
+from types import SimpleNamespace
 
 import msgspec
 import pytest
 from prometheus_client import REGISTRY
 
-from relevo.adapters.sqlite.region import SqliteRegionPartition
+from relevo.adapters.sqlite.region import SqliteRegionPartition, person_versions
 from relevo.decide.pipeline import DecisionService
 from relevo.decide.promoted import ServingState
 from relevo.decoding import InvalidInput
@@ -546,6 +547,28 @@ def test_active_peoples_rankings_are_refreshed_ahead_of_their_next_request(
     answer = service.decide(tenant, ask(k=3, explain=True))
     assert len(calls) == 1  # the refreshed ranking answered
     assert answer.fallback == "none" and answer.trace.person_state["recent_items"][0] == "tool-5"
+    service.close()
+
+
+def test_the_refresher_renews_the_versions_of_people_who_keep_asking(shop, monkeypatch) -> None:
+    """A remembered version is trusted for a minute; the sweep reads again those of people
+    who keep asking before then, so their requests never fall to a read in a thread."""
+    clock = [1_000.0]
+    monkeypatch.setattr(person_versions, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    relevo, tenant = shop
+    service = decider(relevo)
+    service.decide(tenant, ask(k=3))
+    service.decide(tenant, ask(k=3))  # its version answered from memory: asked lately
+    clock[0] += person_versions.REMEMBER_S - person_versions.RENEW_AHEAD_S / 2
+    assert service.precomputer.renew_versions() == 1
+    clock[0] += person_versions.RENEW_AHEAD_S  # past the first read's trust
+    reads: list[str] = []
+    read = SqliteRegionPartition.person_version
+    monkeypatch.setattr(
+        SqliteRegionPartition, "person_version", lambda self, p: reads.append(p) or read(self, p)
+    )
+    assert service.decide(tenant, ask(k=3)).fallback == "none"
+    assert reads == []
     service.close()
 
 

@@ -138,9 +138,8 @@ class Precomputer:
     def renew_versions(self) -> int:
         """Have each served region renew the versions it remembers for people who asked
         lately (``RegionPartition.renew_known_versions``); the number read."""
-        tenants = {
-            tenant.tenant_id: tenant for tenant, _ in self._candidates.served_models.values()
-        }
+        served = list(self._candidates.served_models.values())  # the event loop may add to it
+        tenants = {tenant.tenant_id: tenant for tenant, _ in served}
         return sum(
             self._storage.partition(tenant.tenant_id, region).renew_known_versions()
             for tenant in tenants.values()
