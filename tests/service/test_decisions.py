@@ -484,6 +484,28 @@ def test_what_was_prepared_lasts_until_the_day_ends(shop) -> None:
     assert ["prepared" in t.stages_ms for t in traces] == [False, True, False]
 
 
+def test_what_was_prepared_lasts_while_asked_for_unless_the_fallback_filled_it(shop) -> None:
+    """A person who keeps asking is not worked out again every minute (the serving
+    benchmark saw every prepared decision made again at once, a minute after the first);
+    only a decision the fallback's list filled is, as online popularity is read each minute."""
+    relevo, tenant = shop
+    start = now().replace(hour=12, minute=0, second=0, microsecond=0)
+    moments = [start]
+    traces: list = []
+    service = decider(relevo, {"uncached": UNCACHED}, traces, clock=lambda: moments[-1])
+    kept, filled = ask(placement="uncached", k=2), ask(placement="uncached", k=30)
+    for seconds in (0, 50, 110, 170):
+        moments.append(start + timedelta(seconds=seconds))
+        assert service.decide(tenant, kept).fallback == "none"
+        assert service.decide(tenant, filled).fallback == "none"
+    sources = traces[1].sources
+    assert all(s != ("popular",) for s in traces[0].sources.values())
+    assert any(s == ("popular",) for s in sources.values())  # the fill came from the fallback
+    reused = ["prepared" in t.stages_ms for t in traces]
+    assert reused[0::2] == [False, True, True, True]
+    assert reused[1::2] == [False, True, False, False]
+
+
 def test_the_models_ranking_is_reused_across_requests_of_a_person(shop, monkeypatch) -> None:
     relevo, tenant = shop
     service = decider(relevo)

@@ -20,6 +20,16 @@ its TTL allows, not ``max_entries`` of dead entries:
 >>> for n in range(3): cache.put(n, n)
 >>> now[0] = 13; cache.put("new", 1); len(cache)
 1
+
+A ``sliding`` cache keeps an entry for ``ttl_s`` after it was last asked for, not after it
+was put: what people keep asking for stays, and is not made again all at once when the TTL
+of entries put together runs out.
+
+>>> cache = TtlCache(max_entries=10, ttl_s=10, clock=lambda: now[0], sliding=True)
+>>> now[0] = 0; cache.put("asked", 1); cache.put("idle", 2)
+>>> for now[0] in (8, 16, 24): found = cache.get("asked")
+>>> found, cache.get("idle")
+(1, None)
 """
 
 from __future__ import annotations
@@ -36,11 +46,16 @@ EXPIRED_PER_PUT = 4
 
 class TtlCache:
     def __init__(
-        self, max_entries: int, ttl_s: float, clock: Callable[[], float] = time.monotonic
+        self,
+        max_entries: int,
+        ttl_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        sliding: bool = False,
     ) -> None:
         self._max = max_entries
         self._ttl = ttl_s
         self._clock = clock
+        self._sliding = sliding
         self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()  # expiry, value
         self._lock = threading.Lock()
 
@@ -54,13 +69,23 @@ class TtlCache:
         if found is None:
             return None
         try:
-            if self._clock() > found[0]:
+            now = self._clock()
+            if now > found[0]:
                 del entries[key]
                 return None
+            if self._sliding and found[0] - now < self._ttl / 2:
+                self._extend(key, found, now)
             entries.move_to_end(key)
         except KeyError:  # another thread evicted it meanwhile
             pass
         return found[1]
+
+    def _extend(self, key: Hashable, found: tuple[float, Any], now: float) -> None:
+        """Keep a sliding entry another ``ttl_s`` from ``now``, unless a ``put`` replaced it
+        meanwhile. Done past half its life only, so that most hits skip the lock."""
+        with self._lock:
+            if self._entries.get(key) is found:
+                self._entries[key] = (now + self._ttl, found[1])
 
     def put(self, key: Hashable, value: Any, ttl_s: float | None = None) -> None:
         """Keep ``value`` for ``ttl_s`` seconds (the cache's own TTL by default)."""

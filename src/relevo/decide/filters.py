@@ -24,7 +24,9 @@ from relevo.domain.strategies import Strategy
 @dataclass
 class Allowed:
     """What may be shown, best first, with the scores and sources of each, what each check
-    removed, the fallback the decision took, and the items the person has seen lately."""
+    removed, the fallback the decision took, the items the person has seen lately, and
+    whether the fallback's list was asked to fill it (``filled``: a list that may change
+    within a minute, see ``prepared.valid_until``)."""
 
     items: list[str]
     scores: dict[str, float]
@@ -32,6 +34,7 @@ class Allowed:
     reports: list[FilterReport]
     fallback: str
     seen: set[str]
+    filled: bool = False
 
 
 class FilterStage:
@@ -88,6 +91,7 @@ def _fill(
         allowed.scores[item] = 0.0
     allowed.sources = sources
     allowed.items += added
+    allowed.filled = True
     allowed.reports = merge(allowed.reports, reports)
 
 

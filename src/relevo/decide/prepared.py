@@ -29,7 +29,12 @@ from relevo.domain.strategies import Strategy
 from relevo.monitoring import ANSWERS, DECISIONS, FILTER_REMOVED, AnswerMarks
 from relevo.ports import SharedTrace
 
-PREPARED_MAX_S = 60.0  # a prepared decision's longest life (online popularity is a minute old)
+FILLED_MAX_S = 60.0
+"""The longest life of a prepared decision the fallback's list filled: with no popularity
+model promoted, that list is the online popularity, read once a minute."""
+PREPARED_IDLE_S = 60.0
+"""A prepared decision nobody asked for this long is dropped (those asked for stay: see
+``valid_until``, and the sliding ``TtlCache``)."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,7 @@ def prepare(
         served=served,
         catalog=catalog,
         valid_until_us=valid_until(
-            asking.now, allowed.seen, state.recent, asking.strategy, shown.items, catalog
+            asking.now, allowed, state.recent, asking.strategy, shown.items, catalog
         ),
         pool=tuple(pool),
         scores=allowed.scores,
@@ -146,7 +151,7 @@ def shown_items(
 
 def valid_until(
     now: datetime,
-    seen: set[str],
+    allowed: Allowed,
     recent: list[RecentItem],
     strategy: Strategy,
     chosen: list[str],
@@ -154,12 +159,16 @@ def valid_until(
 ) -> int:
     """Until when (µs) a decision worked out at ``now`` depends on nothing that time changes:
     the day (affinities decay by day, ages change on a birthday), the first seen item that
-    leaves the seen window, the first shown item that stops being new; at most
-    ``PREPARED_MAX_S`` (online popularity, read once a minute)."""
+    leaves the seen window, the first shown item that stops being new, and, when the
+    fallback's list filled it, ``FILLED_MAX_S``. Nothing else a decision depends on changes
+    without a new version of the person, the model or the catalog, which ``Prepared.holds``
+    and ``reuse`` check: a person who keeps asking is not worked out again every minute."""
     now_us = micros(now)
-    ends = [now_us + int(PREPARED_MAX_S * 1e6), (now_us // DAY_US + 1) * DAY_US]
+    ends = [(now_us // DAY_US + 1) * DAY_US]
+    if allowed.filled:
+        ends.append(now_us + int(FILLED_MAX_S * 1e6))
     window_us = strategy.seen_window_days * DAY_US
-    ends += [int(r.occurred_at_us + window_us) for r in recent if r.item_id in seen]
+    ends += [int(r.occurred_at_us + window_us) for r in recent if r.item_id in allowed.seen]
     for item_id in chosen:
         item = catalog.get(item_id)
         if item is not None and item.created_at is not None and now - item.created_at < NEW_FOR:

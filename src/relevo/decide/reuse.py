@@ -14,7 +14,7 @@ import msgspec
 
 from relevo.decide.asking import Asking
 from relevo.decide.cache import TtlCache
-from relevo.decide.prepared import PREPARED_MAX_S, Prepared
+from relevo.decide.prepared import PREPARED_IDLE_S, Prepared
 from relevo.decide.promoted import ServingModel
 from relevo.domain.decisions import Decision
 from relevo.monitoring import CACHE_LOOKUPS
@@ -31,7 +31,7 @@ _LOOKUPS = {
 class Reuse:
     def __init__(self, answer_entries: int) -> None:
         self.answers = TtlCache(max_entries=answer_entries, ttl_s=ANSWER_TTL_S)
-        self.prepared = TtlCache(max_entries=answer_entries, ttl_s=PREPARED_MAX_S)
+        self.prepared = TtlCache(answer_entries, PREPARED_IDLE_S, sliding=True)
 
     def ask(self, asking: Asking) -> tuple[tuple[int, Decision] | None, Prepared | None]:
         """Key the decision, and say what is kept for it: an answer (with the version it was
@@ -79,7 +79,7 @@ class Reuse:
     def keep(self, asking: Asking, prepared: Prepared) -> None:
         if asking.reusing and prepared.trace.fallback in CACHEABLE:
             exploring = asking.strategy.exploration > 0
-            self.prepared.put(asking.key, prepared.kept(exploring), PREPARED_MAX_S)
+            self.prepared.put(asking.key, prepared.kept(exploring))
 
     def keep_answer(self, asking: Asking, prepared: Prepared, decision: Decision) -> None:
         if asking.caching and decision.fallback in CACHEABLE:
