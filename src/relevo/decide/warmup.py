@@ -53,6 +53,7 @@ class WarmUp:
         self._warm = warm
         self._retry_s = retry_s
         self._first: Future[None] = Future()  # done after the first attempt, won or lost
+        self._settled = False  # the same, read without the future's lock on every decision
         self._ready = threading.Event()
         self._stopped = threading.Event()
         self._started = False
@@ -73,7 +74,7 @@ class WarmUp:
     async def settled(self) -> None:
         """Wait, without holding the event loop, for the first attempt to end (at once if the
         warm-up was never started: an app served without its lifespan)."""
-        if self._started and not self._first.done():
+        if self._started and not self._settled:
             await asyncio.wrap_future(self._first)
 
     def _run(self) -> None:
@@ -88,5 +89,6 @@ class WarmUp:
                 self._ready.set()
             if not self._first.done():
                 self._first.set_result(None)
+                self._settled = True
             if self._ready.is_set() or self._stopped.wait(self._retry_s):
                 return

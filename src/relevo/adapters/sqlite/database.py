@@ -95,6 +95,7 @@ class Database:
         self._synchronous = synchronous
         self.lock = threading.RLock()
         self._local = threading.local()
+        self._writing_thread: int | None = None  # the thread inside ``transaction``, if any
         self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
         self._writer: sqlite3.Connection | None = None
         self._generation = 0  # bumped when a fault drops the connections: readers reopen
@@ -175,7 +176,7 @@ class Database:
                 connection.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as error:
                 self._raise(error, self._drop)
-            self._local.writing = True
+            self._writing_thread = threading.get_ident()
             try:
                 yield connection
                 connection.execute("COMMIT")
@@ -191,13 +192,15 @@ class Database:
                     self._raise(error, self._drop)
                 raise
             finally:
-                self._local.writing = False
+                self._writing_thread = None
 
     @property
     def writing(self) -> bool:
         """Whether this thread is inside a transaction (its reads see what it has not
-        committed)."""
-        return getattr(self._local, "writing", False)
+        committed). Set under the lock, so it names at most one thread: a plain attribute,
+        where a thread-local one, unset in most threads, cost every version served from memory
+        an ``AttributeError`` raised and caught."""
+        return self._writing_thread == threading.get_ident()
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
