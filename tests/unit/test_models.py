@@ -3,9 +3,13 @@ an artifact of safe files that loads back into the same scores."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
+from relevo.decide.promoted import ServingModel
+from relevo.decide.ranking import rankings
 from relevo.domain.items import Item
 from relevo.domain.model_records import CannotTrain
 from relevo.models.base import Artifact, ItemFeatures, People
@@ -74,6 +78,18 @@ def test_scores_candidates_explains_and_round_trips(fitted, name) -> None:
     best = int(np.argmax(np.where(np.isfinite(scores[0]), scores[0], -1e9)))
     contributions = model.explain(people, 0, best)
     assert contributions and all(c.name for c in contributions)
+
+
+def test_a_hybrid_ranking_keeps_each_set_of_sources_once(fitted) -> None:
+    """A cached ranking held a tuple of sources per item, most of its size (issue 17's soak);
+    items proposed by the same sources share one."""
+    data, models = fitted
+    record = SimpleNamespace(name="hybrid", version=1)
+    index = {str(item): n for n, item in enumerate(data.item_ids)}
+    served = ServingModel(record, models["hybrid"].model, index)  # type: ignore[arg-type]
+    sources = list(rankings(served, People.of(data, np.arange(1)))[0].sources.values())
+    assert len(sources) > len(set(sources))  # items that share their sources
+    assert len({id(found) for found in sources}) == len(set(sources))
 
 
 @pytest.mark.parametrize(

@@ -129,6 +129,15 @@ def _proposed_by(
     return found
 
 
+Sources = tuple[str, ...]
+
+
+def _one(shared: dict[Sources, Sources], found: Sources) -> Sources:
+    """``found``, or the equal tuple already in ``shared``: the items of a ranking come from a
+    few sets of sources, and a tuple per item was most of a cached ranking's size."""
+    return shared.setdefault(found, found)
+
+
 def _ranking(
     served: ServingModel,
     ids: np.ndarray,
@@ -140,8 +149,10 @@ def _ranking(
     order = np.argsort(-row, kind="stable")[:POOL]
     ranked = {str(ids[i]): float(row[i]) for i in order if np.isfinite(row[i]) and row[i] > floor}
     fixed = (served.record.name,)
+    shared: dict[Sources, Sources] = {}  # each set of sources made once
     sources = {
-        item: fixed if proposed_by is None else tuple(proposed_by.get(item, ())) for item in ranked
+        item: fixed if proposed_by is None else _one(shared, tuple(proposed_by.get(item, ())))
+        for item in ranked
     }
     if candidates is not None:  # unknown to the model: after the known, in given order
         lowest = min(ranked.values(), default=0.0) - 1.0

@@ -6,6 +6,7 @@ Storage adapters read the rows of one person in one read context and hand them t
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -98,6 +99,29 @@ def sessions_of(recent: Iterable[RecentItem]) -> list[Session]:
     return sorted(sessions, key=lambda s: (s.last_at_us, s.session_id), reverse=True)
 
 
+def shared_strings(recent: list[RecentItem]) -> list[RecentItem]:
+    """The same items, with their item ids, types and session ids as shared (interned)
+    strings. A read decodes a fresh copy of each, and the states kept in memory then held
+    thousands of copies of the same few: a third of a state's size, on Online Retail.
+
+    >>> read = [RecentItem(2, "e2", "".join(["i", "1"]), "view", "s"), RecentItem(1, "e1", "i1", "view", "s")]
+    >>> shared = shared_strings(read)
+    >>> shared == read, shared[0].item_id is shared[1].item_id is sys.intern("i1")
+    (True, True)
+    """
+    intern = sys.intern
+    return [
+        RecentItem(
+            r.occurred_at_us,
+            r.event_id,
+            intern(r.item_id),
+            intern(r.type),
+            None if r.session_id is None else intern(r.session_id),
+        )
+        for r in recent
+    ]
+
+
 def person_state(
     recent: list[RecentItem],
     days: Iterable[tuple[int, PersonDay]],
@@ -131,6 +155,7 @@ def person_state(
         kind: dict(best({k: round(v, 4) for k, v in found.items()}, TOP_AFFINITIES))
         for kind, found in scores.items()
     }
+    recent = shared_strings(recent)
     if recent:
         updated["recent_items"] = recent[0].occurred_at_us
     put_attributes, put_at = put if put is not None else (None, 0)
