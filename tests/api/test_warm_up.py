@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 
 from relevo.bootstrap import Relevo, build
+from relevo.decide.candidates import MODEL_THREADS
+from relevo.decide.pools import IO_THREADS
 from relevo.domain.events import DEFAULT_WEIGHTS, IngestMode
 from relevo.domain.tenants import Scope, Tenant
 from relevo.training.data import from_log
@@ -109,5 +111,30 @@ def test_a_tenant_with_no_model_is_warm_from_its_fallbacks(tmp_path) -> None:
     try:
         with running(relevo) as server:  # returns once /readyz says 200
             assert httpx.get(server.url + "/readyz").json() == {"status": "ready"}
+    finally:
+        relevo.close()
+
+
+def test_a_server_starts_its_pools_whole(tmp_path) -> None:
+    """Threads started under a burst, minutes in, each took memory of their own (issue 17's
+    soak): every thread of the blocking-call and model pools runs from the start."""
+    before = set(threading.enumerate())  # other tests' engines may still have theirs
+    relevo, _, key = trained_engine(tmp_path / "data")
+
+    def started() -> tuple[int, int]:
+        new = [t.name for t in set(threading.enumerate()) - before]
+        return sum(n.startswith("relevo-io") for n in new), sum(
+            n.startswith("relevo-model") for n in new
+        )
+
+    try:
+        with running(relevo) as server:
+            assert started() == (IO_THREADS, MODEL_THREADS)
+            asked = {"user_id": "u1", "k": 3}
+            headers = {"Authorization": f"Bearer {key}"}
+            for _ in range(20):
+                answer = httpx.post(server.url + "/v1/recommend", json=asked, headers=headers)
+                assert answer.status_code == 200, answer.text
+            assert started() == (IO_THREADS, MODEL_THREADS)
     finally:
         relevo.close()

@@ -26,6 +26,7 @@ from relevo.api.operation_table import OPERATIONS
 from relevo.api.problems import EXCEPTION_HANDLERS
 from relevo.bootstrap import Relevo
 from relevo.config import placement_strategies
+from relevo.decide.pools import IO_THREADS, started_pool
 from relevo.decide.warmup import WarmUp
 from relevo.monitoring import limit_sqlite_heap
 
@@ -55,6 +56,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     or SIGINT to ``relevo serve``, once the requests in flight are answered), close the
     engine: the decision log writes the traces still queued, which a bare exit would lose."""
     assert isinstance(app, RelevoApp)
+    # Blocking calls (``asyncio.to_thread``) run on a pool started whole (``pools``).
+    asyncio.get_running_loop().set_default_executor(started_pool(IO_THREADS, "relevo-io"))
     app.warm_up.start()
     try:
         yield

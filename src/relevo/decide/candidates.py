@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +21,7 @@ from relevo.decide.asking import Asking
 from relevo.decide.breaker import CircuitBreaker
 from relevo.decide.cache import TtlCache
 from relevo.decide.person import Person
+from relevo.decide.pools import started_pool
 from relevo.decide.promoted import ServingModel, ServingState
 from relevo.decide.ranking import Ranking, once, people_of, score
 from relevo.decide.versions import latest_key, ranking_key
@@ -35,6 +35,7 @@ from relevo.monitoring import CACHE_LOOKUPS
 RANKING_TTL_S = 600
 LATEST_TTL_S = 24 * 3600
 CANDIDATE_RANKING_S = 60.0  # a ranking of the caller's own candidates (a page shown again)
+MODEL_THREADS = 4  # model runs at once; a run past its budget keeps a thread until it ends
 ACTIVE_PEOPLE = 10_000  # people who asked lately, ranked again ahead of their next request
 EXPLAIN_BUDGET_S = 0.5  # feature contributions, only when a caller asks to explain
 _HIT, _MISS = CACHE_LOOKUPS.labels("rankings", "hit"), CACHE_LOOKUPS.labels("rankings", "miss")
@@ -63,7 +64,7 @@ class CandidateStage:
     ) -> None:
         self._serving = serving
         self._weights_for = weights_for
-        self.pool = ThreadPoolExecutor(4, thread_name_prefix="relevo-model")
+        self.pool = started_pool(MODEL_THREADS, "relevo-model")
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
         self.rankings = TtlCache(max_entries=people_entries, ttl_s=RANKING_TTL_S)
         self.latest = TtlCache(max_entries=people_entries, ttl_s=LATEST_TTL_S)
