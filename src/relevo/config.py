@@ -62,7 +62,7 @@ class Settings(BaseSettings):
         50_000,
         ge=100,
         description="people whose model ranking, last ranking and online state each process"
-        " keeps in memory (least recently used dropped first; a ranking is about 15 KB); keep"
+        " keeps in memory (least recently used dropped first; a ranking is about 14 KB); keep"
         " it above the people active at once times the placements' rankers, or most"
         " decisions run the model again",
     )

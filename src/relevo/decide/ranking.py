@@ -134,7 +134,7 @@ Sources = tuple[str, ...]
 
 def _one(shared: dict[Sources, Sources], found: Sources) -> Sources:
     """``found``, or the equal tuple already in ``shared``: the items of a ranking come from a
-    few sets of sources, and a tuple per item was most of a cached ranking's size."""
+    few sets of sources, and a tuple per item was a third of a cached ranking's size."""
     return shared.setdefault(found, found)
 
 
