@@ -81,7 +81,7 @@ def test_scores_candidates_explains_and_round_trips(fitted, name) -> None:
 
 
 def test_a_hybrid_ranking_keeps_each_set_of_sources_once(fitted) -> None:
-    """A cached ranking held a tuple of sources per item, most of its size (issue 17's soak);
+    """A cached ranking held a tuple of sources per item, a third of its size (issue 17's soak);
     items proposed by the same sources share one."""
     data, models = fitted
     record = SimpleNamespace(name="hybrid", version=1)

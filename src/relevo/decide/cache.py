@@ -63,7 +63,8 @@ class TtlCache:
         """Without the lock: each ``OrderedDict`` call is one step under the GIL, and a race
         with another thread's ``put`` can at worst drop an entry (a later miss), never give
         a wrong value. Every decision makes several hits, and taking the lock costs more
-        than the look-up it guards (docs/performance.md)."""
+        than the look-up it guards (docs/performance.md). A sliding cache takes it only to
+        extend an entry past half its life (``_extend``)."""
         entries = self._entries
         found = entries.get(key)
         if found is None:
