@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from relevo.adapters.sqlite.region import SqliteRegionPartition, person_versions
+from relevo.decide.candidates import RANKING_IDLE_S
 from relevo.decide.pipeline import DecisionService
 from relevo.decide.promoted import ServingState
 from relevo.decoding import InvalidInput
@@ -515,6 +516,22 @@ def test_the_models_ranking_is_reused_across_requests_of_a_person(shop, monkeypa
     assert len(calls) == 1
     relevo.ingest.ingest(tenant, [event("acted-again", user_id="u1", item_id="tool-4")])
     service.decide(tenant, ask(k=3))
+    assert len(calls) == 2
+
+
+def test_a_ranking_asked_for_stays_past_ten_minutes(shop, monkeypatch) -> None:
+    """Rankings precomputed together at a start must not all expire together: issue 17's
+    soak saw every one made again at once ten minutes in, and the model's breaker open."""
+    relevo, tenant = shop
+    service = decider(relevo)
+    calls = counted_runs(service, tenant, monkeypatch)
+    seconds = [0.0]
+    monkeypatch.setattr(service.candidates.rankings, "_clock", lambda: seconds[0])
+    for seconds[0], k in ((0, 3), (400, 4), (800, 5), (1_200, 6)):
+        service.decide(tenant, ask(k=k))
+    assert len(calls) == 1
+    seconds[0] = 1_200 + RANKING_IDLE_S + 1  # asked for by no one in that time: made again
+    service.decide(tenant, ask(k=7))
     assert len(calls) == 2
 
 

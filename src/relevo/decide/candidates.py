@@ -32,7 +32,7 @@ from relevo.models.abilities import ExplainsFeatures
 from relevo.models.base import People
 from relevo.monitoring import CACHE_LOOKUPS
 
-RANKING_TTL_S = 600
+RANKING_IDLE_S = 600  # a ranking no request asked for in this long goes
 LATEST_TTL_S = 24 * 3600
 CANDIDATE_RANKING_S = 60.0  # a ranking of the caller's own candidates (a page shown again)
 MODEL_THREADS = 4  # model runs at once; a run past its budget keeps a thread until it ends
@@ -66,7 +66,9 @@ class CandidateStage:
         self._weights_for = weights_for
         self.pool = started_pool(MODEL_THREADS, "relevo-model")
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
-        self.rankings = TtlCache(max_entries=people_entries, ttl_s=RANKING_TTL_S)
+        # Sliding: the rankings precomputed together at a start must not all go together and
+        # be made again at once (a burst of model runs past their budget opens the breaker).
+        self.rankings = TtlCache(people_entries, RANKING_IDLE_S, sliding=True)
         self.latest = TtlCache(max_entries=people_entries, ttl_s=LATEST_TTL_S)
         self.candidate_rankings = TtlCache(max_entries=answer_entries, ttl_s=CANDIDATE_RANKING_S)
         # People who asked lately (for the model's own ranking), and the ranker of each.
