@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import timedelta
 
 from relevo.synthetic import generate
@@ -86,6 +87,27 @@ def test_evaluate_prints_every_metric_as_json(cli, tmp_path) -> None:
         assert 0 <= row["metrics"]["ndcg@10"] <= 1 and row["train_seconds"] >= 0
     personal = {r["model"]: r["metrics"]["ndcg@10"] for r in result["results"]}
     assert max(personal["itemknn"], personal["ease"]) > personal["popularity"]
+
+
+def test_evaluate_a_file_needs_no_tenant_and_says_why_rows_were_skipped(cli, tmp_path) -> None:
+    data = tmp_path / "generated"
+    cli.run("generate", str(data), "--people", "300", "--items", "80")
+    events = data / "events.jsonl"
+    with events.open("a") as file:
+        file.write('{"event_id": "bad", "type": "purchase", "item_id": "i1"}\n')
+    done = cli.run(
+        "evaluate", "--interactions", str(events), "--split", "random", "--models",
+        "popularity,ease",
+    )  # fmt: skip
+    assert "1 rows of events.jsonl broke the event contract" in done.stderr
+    assert re.search(r"row \d+: occurred_at: is required \(required\)", done.stderr)
+    header = next(line for line in done.stdout.splitlines() if "ndcg@10" in line)
+    for column in ("precision@10", "coverage@10", "hitrate@10", "train s"):
+        assert column in header  # whole, though the output is piped (Rich assumes 80 columns)
+    assert "events.jsonl, random split" in done.stdout
+    assert not (cli.data_dir / "control.sqlite3").exists()  # no storage was touched
+    done = cli.run("evaluate", "--models", "ease", check=False)
+    assert done.returncode == 2 and "--interactions" in done.stderr
 
 
 def test_bad_training_input_is_a_one_line_error(cli, tmp_path) -> None:

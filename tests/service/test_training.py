@@ -12,7 +12,7 @@ from relevo.config import interaction_weights
 from relevo.domain.events import IngestMode
 from relevo.domain.model_records import Failed
 from relevo.models.base import ItemFeatures, People
-from relevo.models.hybrid import Snapshot, candidate_features
+from relevo.models.hybrid import Snapshot, candidate_features, held_rows
 from relevo.models.interactions import Interactions
 from relevo.models.kinds import MODEL_CLASSES
 from relevo.models.session import SessionModel
@@ -27,7 +27,7 @@ def test_ranker_features_use_nothing_from_after_the_cutoff() -> None:
     data, items = taste_data(80)
     cutoff = int(np.quantile(data.times, 0.7))
     bases = {name: fit.model for name, fit in fit_models(HYBRID_BASES, data, items).every().items()}
-    original = Snapshot.at(bases, data, items, cutoff)
+    original = Snapshot.at(bases, data, items, data.times >= cutoff, cutoff)
     # The future changes (more rows for the same people and items after the cut-off); the
     # features of the examples must not move, while the labels may.
     later = [
@@ -42,8 +42,9 @@ def test_ranker_features_use_nothing_from_after_the_cutoff() -> None:
         rows + later, item_ids=data.item_ids.tolist(), regions=_regions(data)
     )
     assert changed_data.person_ids.tolist() == data.person_ids.tolist()
-    changed = Snapshot.at(bases, changed_data, items, cutoff)
-    past_only = Snapshot.at(bases, data.select(data.times < cutoff), items, cutoff)
+    changed = Snapshot.at(bases, changed_data, items, changed_data.times >= cutoff, cutoff)
+    past = data.select(data.times < cutoff)
+    past_only = Snapshot.at(bases, past, items, past.times >= cutoff, cutoff)
     assert not np.array_equal(original.new.toarray(), changed.new.toarray())
     assert np.array_equal(past_only.eligible, np.empty(0, dtype=np.int64))  # no future: no labels
     both = np.intersect1d(original.eligible, changed.eligible)
@@ -53,6 +54,29 @@ def test_ranker_features_use_nothing_from_after_the_cutoff() -> None:
     np.testing.assert_array_equal(features, _features(past_only, both))
     x, y, groups = original.examples(both, per_source=5)
     assert x.shape[1] == features.shape[1] and len(y) == groups.sum() and y.any()
+
+
+@pytest.mark.parametrize("holdout", ["random", "latest"])
+def test_ranker_features_use_nothing_of_each_persons_held_rows(holdout: str) -> None:
+    """Per-person holdouts: whatever the held rows hold, the examples' features are the same
+    (they come from the other rows alone); only the labels follow the held rows."""
+    data, items = taste_data(80)
+    bases = {name: fit.model for name, fit in fit_models(HYBRID_BASES, data, items).every().items()}
+    held, at, _ = held_rows(data, holdout, 0.3, seed=5)
+    counts = np.bincount(data.people, minlength=data.n_people)
+    assert (np.bincount(data.people[held], minlength=data.n_people)[counts >= 2] >= 1).all()
+    original = Snapshot.at(bases, data, items, held, at)
+    shifted = data.items.copy()  # every held row now likes another item
+    shifted[held] = (shifted[held] + 7) % data.n_items
+    changed_data = Interactions(
+        data.people, shifted, data.weights, data.times, data.sessions, data.person_ids,
+        data.item_ids, data.person_regions,
+    )  # fmt: skip
+    changed = Snapshot.at(bases, changed_data, items, held, at)
+    assert not np.array_equal(original.new.toarray(), changed.new.toarray())
+    both = np.intersect1d(original.eligible, changed.eligible)
+    assert len(both) > 5
+    np.testing.assert_array_equal(_features(original, both), _features(changed, both))
 
 
 def _features(snapshot: Snapshot, people: np.ndarray) -> np.ndarray:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from relevo.evaluation.splits import Split, leave_last_out, random_split, temporal_split
 from relevo.models.interactions import Interactions
@@ -72,6 +74,28 @@ def test_random_split_keeps_one_train_row_for_people_with_two() -> None:
     per_person = np.bincount(split.train.people, minlength=MANY.n_people)
     # u: max(1, floor(0.8)), v: max(1, floor(0.2)), w: floor(0.1)
     assert per_person.tolist() == [1, 1, 0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    counts=st.lists(st.integers(1, 40), min_size=1, max_size=12),
+    ratio=st.floats(0.01, 0.99),
+    seed=st.integers(0, 1_000),
+)
+def test_random_split_keeps_every_person_with_two_rows_on_both_sides(
+    counts: list[int], ratio: float, seed: int
+) -> None:
+    """Stratified per person, as Microsoft Recommenders' ``python_stratified_split``: each
+    person's rows split at the ratio, so nobody with two rows or more is all train or all test."""
+    data = data_of(
+        *[(f"p{p}", f"i{n}", 1.0, n) for p, count in enumerate(counts) for n in range(count)]
+    )
+    split = random_split(data, ratio=ratio, seed=seed)
+    train = np.bincount(split.train.people, minlength=data.n_people)
+    total = np.bincount(data.people, minlength=data.n_people)
+    many = total >= 2
+    assert (train[many] >= 1).all() and (train[many] < total[many]).all()
+    assert (train == np.maximum(np.floor(ratio * total), many)).all()
 
 
 def test_random_split_is_reproducible_and_depends_on_the_seed() -> None:

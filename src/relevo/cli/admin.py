@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from relevo.cli.app import TenantOption, app, engine, out
+from relevo.cli.app import TenantOption, app, engine, out, show
 from relevo.decoding import InvalidInput, parse
 from relevo.domain.tenants import Scope
 from relevo.domain.violations import Violation
@@ -42,7 +42,7 @@ def tenants_list() -> None:
     table = Table("tenant", "regions", "created")
     for tenant in engine().tenancy.tenants():
         table.add_row(tenant.tenant_id, ", ".join(tenant.regions), tenant.created_at.isoformat())
-    out.print(table)
+    show(table)
 
 
 @keys.command("create")
@@ -70,7 +70,7 @@ def keys_list(tenant: str = TenantOption) -> None:
             key.created_at.isoformat(timespec="seconds"),
             key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "",
         )
-    out.print(table)
+    show(table)
 
 
 @keys.command("revoke")
@@ -114,4 +114,4 @@ def schemas_list(tenant: str = TenantOption) -> None:
             ", ".join(schema.schema.get("properties", {})),
             ", ".join(schema.schema.get("required", [])),
         )
-    out.print(table)
+    show(table)

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from relevo.bootstrap import import_worker
-from relevo.cli.app import TenantOption, app, console, engine, out, tenant_of
+from relevo.cli.app import TenantOption, app, console, engine, out, show, tenant_of
 from relevo.config import interaction_weights
 from relevo.decoding import InvalidInput
 from relevo.domain.violations import Violation
@@ -61,7 +61,7 @@ def _print_report(report: ImportReport, as_json: bool, unit: str) -> None:
         f"{report.seconds:.2f}",
         f"{report.per_second:,.0f}",
     )
-    out.print(table)
+    show(table)
     if report.rejected:
         out.print("refused rows are in quarantine: `relevo quarantine list`")
 
@@ -181,7 +181,7 @@ def quarantine_list(
             str(event_id),
             reasons,
         )
-    out.print(table)
+    show(table)
 
 
 @quarantine.command("replay")

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from relevo.cli.app import TenantOption, app, engine, out, tenant_of
+from relevo.cli.app import TenantOption, app, engine, out, show, tenant_of
 from relevo.cli.data import JsonOption
 from relevo.domain.model_records import ModelRecord
 
@@ -67,7 +67,7 @@ def models_list(tenant: str = TenantOption, as_json: bool = JsonOption) -> None:
                 "" if ndcg is None else f"{ndcg:.4f}",
                 "*" if record.version == entry.promoted else "",
             )
-    out.print(table)
+    show(table)
 
 
 @models.command("show")

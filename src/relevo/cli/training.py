@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,10 +21,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from relevo.bootstrap import Relevo
-from relevo.cli.app import TenantOption, app, console, engine, out, tenant_of
+from relevo.cli.app import TenantOption, app, console, engine, out, show, tenant_of
 from relevo.cli.data import FormatOption, JsonOption
-from relevo.config import interaction_weights
+from relevo.config import interaction_weights, load_settings
 from relevo.decoding import InvalidInput
+from relevo.domain.items import Item
 from relevo.domain.model_records import Failed
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
@@ -62,29 +66,83 @@ class SplitName(StrEnum):
     leave_last_out = "leave-last-out"
 
 
-def _data(
-    relevo: Relevo,
-    tenant: Tenant,
-    file: Path | None,
+@dataclass(frozen=True)
+class FileSource:
+    """A file of interactions and how to read it, as the options of a command give them."""
+
+    path: Path
+    mapping: str | None
+    event_type: str | None
+    preset: str | None
+    file_format: Format | None
+    timezone: str | None
+
+
+def _file(
+    path: Path | None,
     mapping: str | None,
     event_type: str | None,
     preset: str | None,
     file_format: Format | None,
     timezone: str | None,
-) -> TrainingData:
+) -> FileSource | None:
+    return (
+        None
+        if path is None
+        else FileSource(path, mapping, event_type, preset, file_format, timezone)
+    )
 
-    from relevo.training.data import from_file, from_log
+
+def _data(relevo: Relevo, tenant: Tenant, file: FileSource | None) -> TrainingData:
+    """The tenant's event log, or the file, read with the tenant's weights and catalog."""
+    from relevo.training.data import from_log
 
     weights = interaction_weights(relevo.settings, tenant.tenant_id)
     if file is None:
         return from_log(relevo.storage, tenant, weights)
-    catalog = relevo.catalog.items_by_id(tenant)
+    return _read(file, tenant, weights, relevo.catalog.items_by_id(tenant))
+
+
+def _read(
+    file: FileSource,
+    tenant: Tenant,
+    weights: Mapping[str, float],
+    catalog: Mapping[str, Item],
+    check_regions: bool = True,
+) -> TrainingData:
+    """The file's interactions; its rows that broke the event contract are counted, and the
+    first of them shown with their reasons."""
+    from relevo.training.data import from_file
+
     data = from_file(
-        tenant, file, weights, catalog, mapping, event_type, preset, file_format, timezone
+        tenant,
+        file.path,
+        weights,
+        catalog,
+        file.mapping,
+        file.event_type,
+        file.preset,
+        file.file_format,
+        file.timezone,
+        check_regions,
     )
     if data.skipped:
-        console.print(f"{data.skipped:,} rows of {file.name} broke the event contract: skipped")
+        console.print(
+            f"{data.skipped:,} rows of {file.path.name} broke the event contract: skipped",
+            soft_wrap=True,
+        )
+        for problem in data.problems:
+            console.print(f"  {escape(problem)}", soft_wrap=True)
     return data
+
+
+def _file_only(file: FileSource) -> TrainingData:
+    """A file read on its own, with no tenant: the configured weights for every tenant, no
+    catalog, any region. Nothing is read from or written to storage."""
+    settings = load_settings()
+    tenant = Tenant("file", file.path.name, ("default",), datetime.now(UTC))
+    weights = interaction_weights(settings, tenant.tenant_id)
+    return _read(file, tenant, weights, {}, check_regions=False)
 
 
 def _params(settings: list[str] | None) -> dict[str, dict[str, float]]:
@@ -120,7 +178,8 @@ def train(
     found = tenant_of(relevo, tenant)
     names = model_names(models)
     params = _params(param)
-    data = _data(relevo, found, interactions, mapping, event_type, preset, file_format, timezone)
+    source = _file(interactions, mapping, event_type, preset, file_format, timezone)
+    data = _data(relevo, found, source)
     with console.status(f"training {', '.join(names)} on {len(data.interactions):,} interactions"):
         result = relevo.training.train(found, data, names, promote, params)
     if as_json:
@@ -142,7 +201,7 @@ def _print_trained(trained: list[Trained], promote: bool, data: TrainingData) ->
             f"{metrics['recall@10']:.4f}" if "recall@10" in metrics else "",
             "yes" if promote else "",
         )
-    out.print(table)
+    show(table)
     out.print(
         f"{data.events:,} events, {len(data.interactions):,} interactions,"
         f" {data.interactions.n_people:,} people, {data.interactions.n_items:,} items"
@@ -164,7 +223,14 @@ def _report_failures(failed: list[Failed]) -> None:
 
 @app.command("evaluate")
 def evaluate_command(
-    tenant: str = TenantOption,
+    tenant: str | None = typer.Option(
+        None,
+        "--tenant",
+        "-t",
+        envvar="RELEVO_TENANT",
+        help="Tenant id (or RELEVO_TENANT): its event log, weights and catalog. Not needed"
+        " with --interactions.",
+    ),
     models: str | None = ModelsOption,
     param: list[str] | None = ParamOption,
     split: SplitName = typer.Option(SplitName.temporal, help="How to hide the test rows."),
@@ -198,11 +264,25 @@ def evaluate_command(
         raise InvalidInput(
             [Violation("/test_days", "exclusive", "goes with --split temporal and no --ratio")]
         )
-    relevo = engine()
-    found = tenant_of(relevo, tenant)
+    source = _file(interactions, mapping, event_type, preset, file_format, timezone)
+    if tenant is None and source is None:
+        raise InvalidInput(
+            [
+                Violation(
+                    "/tenant",
+                    "required",
+                    "give --tenant (or RELEVO_TENANT) to evaluate on its event log, or"
+                    " --interactions FILE",
+                )
+            ]
+        )
     names = model_names(models)
     params = _params(param)
-    data = _data(relevo, found, interactions, mapping, event_type, preset, file_format, timezone)
+    if tenant is None:
+        data = _file_only(source)
+    else:
+        relevo = engine()
+        data = _data(relevo, tenant_of(relevo, tenant), source)
     if len(data.interactions) == 0:
         raise InvalidInput([Violation("/data", "not_empty", "no interactions to evaluate on")])
     if split is SplitName.random:
@@ -228,7 +308,7 @@ def evaluate_command(
             *[f"{row.metrics[f'{key}@{k}']:.4f}" for key in keys],
             f"{row.train_seconds:.2f}",
         )
-    out.print(table)
+    show(table)
     out.print(f"{dataset}, {result.protocol} split, {result.people:,} people evaluated")
 
 
@@ -265,7 +345,9 @@ def recommend_batch(
     ]
     relevo = engine()
     found = tenant_of(relevo, tenant)
-    data = _data(relevo, found, interactions, mapping, event_type, preset, file_format, timezone)
+    data = _data(
+        relevo, found, _file(interactions, mapping, event_type, preset, file_format, timezone)
+    )
     if interactions is None:
         _, chosen = relevo.model_loader.load(found, model, version)
     else:

@@ -19,6 +19,9 @@ from relevo.models.topk import top_k
 from relevo.training.fitting import fit_models
 
 CHUNK = 512
+HOLDOUT_OF = {"random": "random", "temporal": "time", "leave_last_out": "latest"}
+"""The hybrid learns its ranker from rows held out the way the split holds out its test rows,
+so that it learns the question the split asks."""
 
 
 class ModelResult(msgspec.Struct):
@@ -55,6 +58,8 @@ def evaluate(
 ) -> Evaluation:
     if len(split.people) == 0:
         raise ValueError(f"the {split.protocol} split leaves no person to evaluate")
+    params = dict(params or {})
+    params["hybrid"] = {"holdout": HOLDOUT_OF[split.protocol], **params.get("hybrid", {})}
     fitted = fit_models(names, split.train, items, params).every()
     people = People.of(split.train, split.people)
     results = [

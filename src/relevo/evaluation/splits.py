@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from relevo.models.holdouts import latest_rows, random_rows
 from relevo.models.interactions import Interactions
 
 DAY_US = 86_400_000_000
@@ -58,14 +59,8 @@ def random_split(data: Interactions, ratio: float = 0.75, seed: int = 0) -> Spli
     """
     if not 0 < ratio < 1:
         raise ValueError(f"ratio must be strictly between 0 and 1, got {ratio}")
-    order = np.lexsort((np.random.default_rng(seed).random(len(data)), data.people))
     counts = np.bincount(data.people, minlength=data.n_people)
-    keep = np.floor(ratio * counts).astype(np.int64)
-    keep[counts >= 2] = np.maximum(keep[counts >= 2], 1)
-    owner = data.people[order]
-    place = np.arange(len(data)) - (np.cumsum(counts) - counts)[owner]
-    test = np.empty(len(data), dtype=bool)
-    test[order] = place >= keep[owner]
+    test = ~random_rows(data, _kept(counts, ratio), seed)
     return _split(
         data,
         test,
@@ -130,15 +125,16 @@ def leave_last_out(data: Interactions) -> Split:
     >>> len(split.train), split.people.tolist(), split.relevant[0].tolist()
     (2, [0], [1])
     """
-    order = np.lexsort((np.arange(len(data)), data.times, data.people))
-    owner = data.people[order]
-    is_last = np.ones(len(data), dtype=bool)
-    is_last[:-1] = owner[1:] != owner[:-1]
-    last = order[is_last]
     counts = np.bincount(data.people, minlength=data.n_people)
-    test = np.zeros(len(data), dtype=bool)
-    test[last[counts[data.people[last]] >= 2]] = True
+    test = latest_rows(data, (counts >= 2).astype(np.int64))
     return _split(data, test, "leave_last_out", "each person's last row to test, the rest to train")
+
+
+def _kept(counts: np.ndarray, ratio: float) -> np.ndarray:
+    """Rows each person keeps to train: ``ratio`` of them rounded down, at least one of two."""
+    keep = np.floor(ratio * counts).astype(np.int64)
+    keep[counts >= 2] = np.maximum(keep[counts >= 2], 1)
+    return keep
 
 
 def _split(data: Interactions, test: np.ndarray, protocol: str, description: str) -> Split:

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from relevo.domain.derived import from_micros
 from relevo.domain.model_records import CannotTrain
 from relevo.models.base import Artifact, Contribution, ItemFeatures, Model, People
+from relevo.models.holdouts import held_counts, latest_rows, random_rows
 from relevo.models.interactions import Interactions
 from relevo.models.ranking_metrics import evaluate_rankings
 from relevo.models.topk import top_k
@@ -185,11 +186,17 @@ class HybridModel:
         self,
         bases: Mapping[str, Model] | None = None,
         per_source: int = 30,
-        label_share: float = 0.1,
+        label_share: float | None = None,
         max_people: int = 3000,
-        trees: int = 200,
+        trees: int = 300,
         seed: int = 7,
+        holdout: str = "time",
+        leaves: int = 7,
+        min_leaf: int = 200,
+        learning_rate: float = 0.03,
     ) -> None:
+        if holdout not in HOLDOUTS:
+            raise ValueError(f"holdout must be one of {', '.join(HOLDOUTS)}, got {holdout!r}")
         self.bases = dict(bases or {})
         self.params: dict[str, Any] = {
             "per_source": per_source,
@@ -197,22 +204,28 @@ class HybridModel:
             "max_people": max_people,
             "trees": trees,
             "seed": seed,
+            "holdout": holdout,
+            "leaves": leaves,
+            "min_leaf": min_leaf,
+            "learning_rate": learning_rate,
         }
         self.ranker: lightgbm.Booster | None = None
         self.facts: Facts | None = None
         self.validation: dict[str, dict[str, float]] = {}
 
     def fit(self, data: Interactions, items: ItemFeatures) -> None:
-        """Learn the ranker at a cut-off before the last 10% of the events (``label_share``),
-        from 80% of the people with a past before it and something new after; the other 20%
-        measure the ranker and each base, point-in-time (``validation``). Data that leaves
-        nothing to learn from is ``CannotTrain``."""
-        cutoff = _cutoff(data, self.params["label_share"])
-        snapshot = Snapshot.at(self.bases, data, items, cutoff)
+        """Learn the ranker from the rows ``holdout`` hides from the bases (``label_share`` of
+        them, see ``held_rows``), from 80% of the people with a history besides them and
+        something new in them; the other 20% measure the ranker and each base on the same
+        footing (``validation``). Data that leaves nothing to learn from is ``CannotTrain``."""
+        params = self.params
+        share = params["label_share"] or LABEL_SHARE[params["holdout"]]
+        held, at, said = held_rows(data, params["holdout"], share, params["seed"])
+        snapshot = Snapshot.at(self.bases, data, items, held, at)
         if not snapshot.eligible.size:
             raise CannotTrain(
-                f"no person has events both before the cut-off ({_moment(cutoff)}) and new"
-                " items after it: the ranker has nothing to learn from"
+                f"no person has events both besides {said} and new items in them: the ranker"
+                " has nothing to learn from"
             )
         rng = np.random.default_rng(self.params["seed"])
         people = rng.permutation(snapshot.eligible)[: self.params["max_people"]]
@@ -220,15 +233,14 @@ class HybridModel:
         x, y, groups = snapshot.examples(np.sort(people[held:]), self.params["per_source"])
         if not groups.size:
             raise CannotTrain(
-                f"no base proposed any item the people active after the cut-off"
-                f" ({_moment(cutoff)}) went on to like: the ranker has nothing to learn from"
+                f"no base proposed any item liked in {said}: the ranker has nothing to learn from"
             )
         ranker = lightgbm.LGBMRanker(
             objective="lambdarank",
             n_estimators=self.params["trees"],
-            learning_rate=0.05,
-            num_leaves=31,
-            min_child_samples=20,
+            learning_rate=self.params["learning_rate"],
+            num_leaves=self.params["leaves"],
+            min_child_samples=self.params["min_leaf"],
             subsample=0.8,
             subsample_freq=1,
             colsample_bytree=0.9,
@@ -315,6 +327,32 @@ class HybridModel:
         return model
 
 
+HOLDOUTS = ("time", "random", "latest")
+"""How the hybrid hides the rows its ranker learns from: ``time``, every event from a moment on
+(how a deployed engine meets the future); ``random``, a random share of each person's rows (for
+data whose times mean little, such as ratings entered in one sitting); ``latest``, each
+person's latest share (what each does next, whenever that was)."""
+
+
+LABEL_SHARE = {"time": 0.1, "random": 0.2, "latest": 0.2}
+"""The share held out by default: the last 10% of the events, or 20% of each person's rows."""
+
+
+def held_rows(
+    data: Interactions, holdout: str, share: float, seed: int = 0
+) -> tuple[np.ndarray, int, str]:
+    """The rows hidden from the bases, whose likes label the ranker's examples; the moment
+    its features are computed at; and how to name those rows in an error."""
+    if holdout == "time":
+        cutoff = _cutoff(data, share)
+        return data.times >= cutoff, cutoff, f"the events from {_moment(cutoff)} on"
+    if not len(data):
+        raise CannotTrain("no interactions to learn from")
+    held = held_counts(np.bincount(data.people, minlength=data.n_people), share)
+    rows = random_rows(data, held, seed) if holdout == "random" else latest_rows(data, held)
+    return rows, int(data.times.max()), f"each person's {holdout} {share:.0%} of rows"
+
+
 def _cutoff(data: Interactions, label_share: float) -> int:
     """The time of the first event of the last ``label_share`` of them, counted in events,
     not in time: one event dated today after years of older history (a newcomer's first
@@ -332,11 +370,12 @@ def _moment(us: int) -> str:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The world as it was at ``cutoff``: the bases fitted on the events before it, facts from
-    them alone, and what each person went on to like (new to them) at or after it.
+    """The world the ranker learns in: the bases fitted on the rows not held (``past``),
+    facts from them alone at moment ``cutoff``, and what each person liked in the held rows
+    that they had not liked before.
 
-    Features come from ``past`` only, so nothing a prediction could not have known leaks into
-    the ranker's training; labels come from what followed.
+    Features come from ``past`` only, so nothing of what a label says leaks into the ranker's
+    training; with the ``time`` holdout, nothing from after the moment either.
     """
 
     cutoff: int
@@ -348,11 +387,16 @@ class Snapshot:
 
     @classmethod
     def at(
-        cls, bases: Mapping[str, Model], data: Interactions, items: ItemFeatures, cutoff: int
+        cls,
+        bases: Mapping[str, Model],
+        data: Interactions,
+        items: ItemFeatures,
+        held: np.ndarray,
+        cutoff: int,
     ) -> Snapshot:
-        past = data.select(data.times < cutoff)
+        past = data.select(~held)
         liked_before = past.matrix()
-        liked_after = data.select(data.times >= cutoff).matrix()
+        liked_after = data.select(held).matrix()
         new = (liked_after - liked_after.multiply(liked_before > 0)).tocsr()
         new.eliminate_zeros()
         eligible = np.flatnonzero((np.diff(liked_before.indptr) > 0) & (np.diff(new.indptr) > 0))

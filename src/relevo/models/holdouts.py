@@ -1,0 +1,54 @@
+"""Which rows to hold out of what a model learns from, person by person.
+
+Evaluation hides rows to measure a model against them, and the hybrid hides rows to learn its
+ranker from what the bases did not see: both choose, for each person, how many of their rows to
+hold (``held_counts``), then which ones, at random or their latest (``random_rows``,
+``latest_rows``). A person with two rows or more always keeps one on each side, so everyone
+measured has a history and everyone with a history can be measured.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from relevo.models.interactions import Interactions
+
+
+def held_counts(counts: np.ndarray, share: float) -> np.ndarray:
+    """Rows to hold of each person's ``counts``: ``share`` of them rounded down, but at least
+    one and never all for a person with two rows or more; none for a person with one.
+
+    >>> held_counts(np.array([1, 2, 4, 10]), 0.25).tolist()
+    [0, 1, 1, 2]
+    """
+    if not 0 < share < 1:
+        raise ValueError(f"the share held must be strictly between 0 and 1, got {share}")
+    held = np.floor(share * counts + 1e-9).astype(np.int64)
+    many = counts >= 2
+    held[many] = np.clip(held[many], 1, counts[many] - 1)
+    held[~many] = 0
+    return held
+
+
+def random_rows(data: Interactions, held: np.ndarray, seed: int) -> np.ndarray:
+    """A mask of ``held[p]`` rows of each person ``p``, drawn at random (the same seed draws
+    the same rows)."""
+    order = np.lexsort((np.random.default_rng(seed).random(len(data)), data.people))
+    return _first_of_each(data, order, held)
+
+
+def latest_rows(data: Interactions, held: np.ndarray) -> np.ndarray:
+    """A mask of each person's ``held[p]`` latest rows; among rows at the same time, the later
+    in the data counts as later, so the choice never depends on a sort's whims."""
+    order = np.lexsort((-np.arange(len(data)), -data.times, data.people))
+    return _first_of_each(data, order, held)
+
+
+def _first_of_each(data: Interactions, order: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """Rows in ``order`` (grouped by person) that are among the first ``held`` of their person."""
+    counts = np.bincount(data.people, minlength=data.n_people)
+    owner = data.people[order]
+    place = np.arange(len(data)) - (np.cumsum(counts) - counts)[owner]
+    mask = np.zeros(len(data), dtype=bool)
+    mask[order] = place < held[owner]
+    return mask
