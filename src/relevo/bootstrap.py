@@ -6,13 +6,19 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from relevo.adapters.sqlite.storage import SqliteStorage
 from relevo.catalog.service import CatalogService
-from relevo.config import Settings, interaction_weights, load_settings, placement_strategies
+from relevo.config import (
+    Settings,
+    interaction_weights,
+    load_settings,
+    placement_strategies,
+    validation_protocol,
+)
 from relevo.decide.decision_log import DecisionLog
 from relevo.domain.events import TimePolicy
 from relevo.domain.pseudonyms import Pseudonymizer, tenant_key
@@ -162,7 +168,9 @@ def build(settings: Settings | None = None) -> Relevo:
         ingest=ingest,
         people=PeopleService(storage, pseudonymizer_for, remembered=settings.cache_id_entries),
         registry=registry,
-        training=TrainingService(registry, pseudonymizer_for),
+        training=TrainingService(
+            registry, pseudonymizer_for, partial(validation_protocol, settings)
+        ),
         decision_log=DecisionLog(storage),
         pseudonymizer_for=pseudonymizer_for,
     )

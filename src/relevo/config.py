@@ -53,6 +53,12 @@ class Settings(BaseSettings):
         description="weight of each event type for training, by tenant id ('*': every tenant);"
         " merged over the built-in defaults",
     )
+    validation: dict[str, Literal["temporal", "random"]] = Field(
+        {},
+        description="how `relevo train` carves the part it chooses `auto`'s model on, by tenant"
+        " id ('*': every tenant): 'temporal' (default: the last tenth of the time span) or"
+        " 'random' (a random fifth of each person's rows, for data whose times mean little)",
+    )
     placements: dict[str, dict[str, Any]] = Field(
         {},
         description="strategy of each placement, by name (see docs/decisions.md); 'default'"
@@ -134,6 +140,16 @@ def placement_strategies(settings: Settings) -> dict[str, Strategy]:
         return strategies(settings.placements, HYBRID_BASES)
     except ValueError as error:
         raise ConfigError(f"invalid configuration:\n  RELEVO_{error}") from None
+
+
+def validation_protocol(settings: Settings, tenant_id: str) -> str:
+    """The tenant's validation protocol, else the one for every tenant, else temporal.
+
+    >>> validation_protocol(Settings(validation={"*": "random"}), "shop")
+    'random'
+    """
+    configured = settings.validation
+    return configured.get(tenant_id, configured.get("*", "temporal"))
 
 
 def interaction_weights(settings: Settings, tenant_id: str) -> dict[str, float]:

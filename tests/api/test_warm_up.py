@@ -21,7 +21,7 @@ from relevo.decide.pools import IO_THREADS
 from relevo.domain.events import DEFAULT_WEIGHTS, IngestMode
 from relevo.domain.tenants import Scope, Tenant
 from relevo.training.data import from_log
-from tests.api.conftest import running
+from tests.api.conftest import HYBRID_PLACEMENT, running
 from tests.api.test_people_api import problem
 from tests.conftest import event, iso, make_settings, now
 
@@ -33,7 +33,7 @@ PROMPT_S = 0.2
 def trained_engine(data_dir: Path) -> tuple[Relevo, Tenant, str]:
     """An engine with a tenant, its catalog and a promoted hybrid model, as a restart finds
     them: nothing loaded for serving yet."""
-    relevo = build(make_settings(data_dir))
+    relevo = build(make_settings(data_dir, placements=HYBRID_PLACEMENT))
     tenant, _ = relevo.tenancy.create_tenant("shop", ["eu"])
     _, key = relevo.tenancy.create_key(tenant.tenant_id, [Scope.SERVE])
     items = [{"item_id": f"cup-{i}", "title": f"Cup {i}", "category": "kitchen"} for i in range(6)]

@@ -8,9 +8,9 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relevo.evaluation.splits import Split, leave_last_out, random_split, temporal_split
 from relevo.models.interactions import Interactions
 from relevo.models.topk import top_k
+from relevo.training.splits import Split, leave_last_out, random_split, temporal_split
 
 DAY = 86_400_000_000
 

@@ -21,7 +21,8 @@ from relevo.bootstrap import Relevo, build, import_worker
 from relevo.cli.app import app, console, out
 from relevo.cli.data import progress_bar
 from relevo.config import interaction_weights, load_settings
-from relevo.domain.model_names import MODEL_NAMES
+from relevo.domain.model_names import AUTO, TRAIN_NAMES
+from relevo.domain.model_records import ModelRecord
 from relevo.domain.tenants import Scope, Tenant
 from relevo.file_import.service import auto_workers, import_events, import_items
 
@@ -102,7 +103,7 @@ def demo(
             f"catalog: {items.accepted:,} items; events: {events.accepted:,} accepted,"
             f" {events.duplicate:,} duplicate, {events.rejected:,} refused, {events.per_second:,.0f}/s"
         )
-    if relevo.registry.promoted(tenant, "hybrid") is None:
+    if relevo.registry.promoted(tenant, AUTO) is None:
         _train_demo_models(relevo, tenant)
     _, key = relevo.tenancy.create_key("demo", [Scope.INGEST, Scope.SERVE], label="demo")
     user, item = ("17850", "85123A") if "uk" in tenant.regions else ("user-1", "item-1")
@@ -135,22 +136,24 @@ def _train_demo_models(relevo: Relevo, tenant: Tenant) -> None:
 
     with console.status("training every model on the demo data (about half a minute)"):
         data = from_log(relevo.storage, tenant, interaction_weights(relevo.settings, "demo"))
-        result = relevo.training.train(tenant, data, list(MODEL_NAMES))
+        result = relevo.training.train(tenant, data, list(TRAIN_NAMES))
     trained = result.trained
-    hybrid = next((t.record for t in trained if t.record.name == "hybrid"), None)
+    chosen = next((t.record for t in trained if t.record.name == AUTO), None)
     console.print(
         f"trained and promoted {len(trained)} models in {sum(t.seconds for t in trained):.0f} s"
-        + (
-            f"; hybrid NDCG@10 at its point-in-time check: {hybrid.metrics.get('ndcg@10', 0):.3f}"
-            if hybrid
-            else ""
-        )
+        + (f"; auto serves {_chosen(chosen)}" if chosen else "")
     )
     for failure in result.failed:
         console.print(
             f"[yellow]{escape(failure.name)} could not be trained: {escape(failure.reason)}[/yellow]",
             soft_wrap=True,
         )
+
+
+def _chosen(record: ModelRecord) -> str:
+    """Which model ``auto`` chose, and its NDCG@10 on the validation part."""
+    (name,) = record.lineage["selected"]
+    return f"{name} (NDCG@10 {record.metrics.get('ndcg@10', 0):.3f} on a validation part)"
 
 
 def _click(user: str, item: str, **more: object) -> dict[str, object]:

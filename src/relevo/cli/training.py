@@ -30,7 +30,7 @@ from relevo.domain.model_records import Failed
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
 from relevo.file_import.readers import FileProblem, Format
-from relevo.training.names import MODEL_NAMES, model_names, model_params
+from relevo.training.names import TRAIN_NAMES, model_names, model_params
 
 if TYPE_CHECKING:
     from relevo.training.data import TrainingData
@@ -56,7 +56,10 @@ ParamOption = typer.Option(
     " docs/models.md).",
 )
 ModelsOption = typer.Option(
-    None, "--models", help=f"Comma-separated, from: {', '.join(MODEL_NAMES)} (default: all)."
+    None,
+    "--models",
+    help=f"Comma-separated, from: {', '.join(TRAIN_NAMES)} (default: all). auto: the one"
+    " of the others that measures best on a validation part (see docs/models.md).",
 )
 
 
@@ -258,7 +261,7 @@ def evaluate_command(
     excluded) for each test person, and measure P, R, NDCG, MAP, MRR, HitRate and coverage."""
 
     from relevo.evaluation.runner import evaluate
-    from relevo.evaluation.splits import leave_last_out, random_split, temporal_split
+    from relevo.training.splits import leave_last_out, random_split, temporal_split
 
     if test_days is not None and (split is not SplitName.temporal or ratio is not None):
         raise InvalidInput(
@@ -304,7 +307,7 @@ def evaluate_command(
     table = Table("model", *[f"{key}@{k}" for key in keys], "train s", title=result.description)
     for row in result.results:
         table.add_row(
-            row.model,
+            f"{row.model} ({row.chosen})" if row.chosen else row.model,
             *[f"{row.metrics[f'{key}@{k}']:.4f}" for key in keys],
             f"{row.train_seconds:.2f}",
         )

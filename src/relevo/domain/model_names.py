@@ -8,3 +8,9 @@ HYBRID_BASES = ("popularity", "trending", "itemknn", "ease", "als", "content", "
 """BPR is left out of the hybrid's bases: it costs the most to fit and added nothing the others
 did not already bring in our runs (see docs/models.md)."""
 MODEL_NAMES = (*BASE_NAMES, "hybrid")
+AUTO = "auto"
+SELECTION_KIND = "selection"
+"""The kind of an ``auto`` record: not a model but a choice, naming the version chosen."""
+TRAIN_NAMES = (*MODEL_NAMES, AUTO)
+"""What ``relevo train`` and ``evaluate`` can be asked for: every model, and ``auto``, the
+choice among those of the run measured on a validation part (``training/selection.py``)."""

@@ -26,7 +26,8 @@ class Ranker(NamedTuple):
 class Strategy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """What a placement does; every field has a default, so ``{}`` is a working strategy.
 
-    - ``model``: the registered model that ranks (its promoted version serves).
+    - ``model``: the registered model that ranks (its promoted version serves); ``auto``, the
+      default, is the model ``relevo train`` chose as measuring best on the tenant's data.
     - ``sources``: for a hybrid model, the candidate sources and their counts: how many items
       each base model proposes for the ranker to order (a base not named proposes as many as
       in training; 0 proposes none, though its score still informs the ranking).
@@ -41,7 +42,7 @@ class Strategy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
       did nothing since (0: never).
     """
 
-    model: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_-]{0,63}$")] = "hybrid"
+    model: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_-]{0,63}$")] = "auto"
     sources: dict[str, Annotated[int, msgspec.Meta(ge=0, le=MAX_PROPOSALS)]] = {}
     exclude_seen: bool = True
     seen_window_days: Annotated[float, msgspec.Meta(gt=0)] = 30.0

@@ -1,4 +1,5 @@
-"""Top-k lists for many people at once, from any model: the batch answer's numerical part.
+"""Top-k lists for many people at once, from any model: the batch answer's numerical part,
+and what evaluation and selection measure.
 
 A registered model knows its own item index; the people's histories may come from data indexed
 otherwise (the log has grown since the model was trained), so histories are re-indexed to the
@@ -15,6 +16,16 @@ from relevo.models.interactions import Interactions
 from relevo.models.topk import top_k
 
 CHUNK = 512
+
+
+def ranked(model: Model, people: People, k: int) -> np.ndarray:
+    """Each person's top ``k`` unseen items (item indices, -1 padded), in chunks that bound
+    memory: what evaluation and selection measure."""
+    found = [
+        top_k(model.score(chunk), k, exclude=chunk.history)
+        for chunk in (people.part(start, start + CHUNK) for start in range(0, len(people), CHUNK))
+    ]
+    return np.vstack(found) if found else np.empty((0, k), dtype=np.int64)
 
 
 def top_items(

@@ -3,6 +3,7 @@ serving and batch answers load models without depending on training."""
 
 from __future__ import annotations
 
+from relevo.domain.model_names import SELECTION_KIND
 from relevo.domain.model_records import ModelRecord
 from relevo.domain.tenants import Tenant
 from relevo.models.abilities import Composite
@@ -21,8 +22,12 @@ class ModelLoader:
         self, tenant: Tenant, name: str, version: int | None = None
     ) -> tuple[ModelRecord, Model]:
         """A registered model ready to score: the promoted version unless one is named. A
-        composite (the hybrid) comes back with the very base versions it was trained with."""
+        composite (the hybrid) comes back with the very base versions it was trained with; a
+        selection (``auto``) as the version it chose, with that version's record."""
         record, files = self._registry.load(tenant, name, version)
+        if record.kind == SELECTION_KIND:  # ``auto``: the version it chose, as itself
+            ((chosen, chosen_version),) = record.lineage["selected"].items()
+            return self.load(tenant, chosen, chosen_version)
         artifact = Artifact.from_files(files)
         model = MODEL_CLASSES[artifact.kind].load(artifact)
         if isinstance(model, Composite):

@@ -7,10 +7,18 @@ errors) without importing NumPy, SciPy, scikit-learn, implicit and LightGBM on e
 from __future__ import annotations
 
 from relevo.decoding import InvalidInput
-from relevo.domain.model_names import BASE_NAMES, HYBRID_BASES, MODEL_NAMES
+from relevo.domain.model_names import AUTO, BASE_NAMES, HYBRID_BASES, MODEL_NAMES, TRAIN_NAMES
 from relevo.domain.violations import Violation
 
-__all__ = ["BASE_NAMES", "HYBRID_BASES", "MODEL_NAMES", "model_names", "model_params"]
+__all__ = [
+    "AUTO",
+    "BASE_NAMES",
+    "HYBRID_BASES",
+    "MODEL_NAMES",
+    "TRAIN_NAMES",
+    "model_names",
+    "model_params",
+]
 
 
 def model_names(text: str | None) -> list[str]:
@@ -20,9 +28,9 @@ def model_names(text: str | None) -> list[str]:
     ['ease', 'als']
     """
     if not text:
-        return list(MODEL_NAMES)
+        return list(TRAIN_NAMES)
     names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in MODEL_NAMES]
+    unknown = [name for name in names if name not in TRAIN_NAMES]
     if unknown or not names:
         raise InvalidInput(
             [
@@ -30,7 +38,7 @@ def model_names(text: str | None) -> list[str]:
                     "/models",
                     "enum",
                     f"unknown model {', '.join(unknown) or '(none)'}: choose among"
-                    f" {', '.join(MODEL_NAMES)}",
+                    f" {', '.join(TRAIN_NAMES)}",
                 )
             ]
         )

@@ -4,8 +4,11 @@
 version with the data window, event count, parameters, metrics, code version and checksum,
 and promotes them unless told not to. A model that cannot be fitted is reported (``Failed``)
 and the others are registered all the same. The offline metrics registered come from the
-hybrid's point-in-time validation (each base and the hybrid measured on people held out of the
-ranker's training, at the cut-off); a model trained without the hybrid registers none.
+hybrid's validation (each base and the hybrid measured on people held out of the ranker's
+training); a model trained without the hybrid registers none. Asked for ``auto``, it also
+chooses among the run's models on a validation part of the data (``training/selection.py``)
+and registers the choice as ``auto``: a record naming the version chosen, with every
+contender's metrics, which serving and ``recommend-batch`` load as that version.
 
 The numerical libraries are imported where they are used, not with this module: bootstrap wires
 this service into every command, and most commands never train.
@@ -19,7 +22,8 @@ from typing import TYPE_CHECKING
 
 from relevo import __version__
 from relevo.decoding import InvalidInput
-from relevo.domain.model_records import Failed, ModelRecord, NewModel
+from relevo.domain.model_names import AUTO, MODEL_NAMES, SELECTION_KIND
+from relevo.domain.model_records import CannotTrain, Failed, ModelRecord, NewModel
 from relevo.domain.pseudonyms import Pseudonymizer
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
@@ -57,9 +61,13 @@ class TrainingService:
         self,
         registry: RegistryService,
         pseudonymizer_for: Callable[[str], Pseudonymizer],
+        protocol_for: Callable[[str], str] = lambda tenant_id: "temporal",
     ) -> None:
+        """``protocol_for``: each tenant's validation protocol (``temporal`` or ``random``),
+        which also sets how the hybrid holds out the rows its ranker learns from."""
         self._registry = registry
         self._pseudonymizer_for = pseudonymizer_for
+        self._protocol_for = protocol_for
 
     def train(
         self,
@@ -82,8 +90,12 @@ class TrainingService:
             )
         from relevo.models.abilities import Composite
         from relevo.training.fitting import fit_models
+        from relevo.training.splits import matching_holdout
 
-        fits = fit_models(names, data.interactions, data.items, params)
+        protocol = self._protocol_for(tenant.tenant_id)
+        params = matching_holdout(params, protocol)
+        models = [name for name in names if name != AUTO] or list(MODEL_NAMES)
+        fits = fit_models(models, data.interactions, data.items, params)
         hybrid = fits.fitted["hybrid"].model if "hybrid" in fits.fitted else None
         metrics = hybrid.validation if isinstance(hybrid, Composite) else {}
         trained: list[Trained] = []
@@ -94,7 +106,60 @@ class TrainingService:
             )
             versions[name] = record.version
             trained.append(Trained(record, fit.seconds))
-        return TrainingResult(trained, fits.failed)
+        failed = list(fits.failed)
+        if AUTO in names:
+            chosen = self._choose(tenant, data, protocol, params, versions, promote)
+            if isinstance(chosen, Failed):
+                failed.append(chosen)
+            else:
+                trained.append(chosen)
+        return TrainingResult(trained, failed)
+
+    def _choose(
+        self,
+        tenant: Tenant,
+        data: TrainingData,
+        protocol: str,
+        params: Mapping[str, Mapping[str, object]],
+        versions: Mapping[str, int],
+        promote: bool,
+    ) -> Trained | Failed:
+        """Choose among the models registered in this run (``select``), and register the
+        choice as ``auto``; why not, if nothing could be measured."""
+        import time
+
+        from relevo.models.base import Artifact
+        from relevo.training.selection import select
+
+        started = time.perf_counter()
+        try:
+            chosen = select(data.interactions, data.items, list(versions), protocol, params)
+        except CannotTrain as error:
+            return Failed(AUTO, str(error))
+        seconds = time.perf_counter() - started
+        record = self._registry.register(
+            tenant,
+            NewModel(
+                name=AUTO,
+                kind=SELECTION_KIND,
+                data_from=data.data_from,
+                data_to=data.data_to,
+                event_count=data.events,
+                params={"protocol": protocol},
+                metrics=chosen.metrics[chosen.winner],
+                code_version=__version__,
+                lineage={
+                    "source": data.source,
+                    "selected": {chosen.winner: versions[chosen.winner]},
+                    "validation": chosen.description,
+                    "contenders": chosen.metrics,
+                },
+                train_seconds=round(seconds, 3),
+            ),
+            Artifact(SELECTION_KIND, {"winner": chosen.winner}).to_files(),
+            promote=promote,
+        )
+        return Trained(record, seconds)
 
     def _register(
         self,

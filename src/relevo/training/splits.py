@@ -17,6 +17,7 @@ from) and something is relevant.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -150,3 +151,32 @@ def _split(data: Interactions, test: np.ndarray, protocol: str, description: str
     people = np.flatnonzero(has_history & has_relevant)
     relevant = [fresh.indices[fresh.indptr[p] : fresh.indptr[p + 1]] for p in people]
     return Split(train, people, relevant, protocol, description)
+
+
+HOLDOUT_OF = {"random": "random", "temporal": "time", "leave_last_out": "latest"}
+"""The hybrid learns its ranker from rows held out the way a split holds out its test rows,
+so that it learns the question the split asks."""
+
+
+def matching_holdout(
+    params: Mapping[str, Mapping[str, object]] | None, protocol: str
+) -> dict[str, Mapping[str, object]]:
+    """``params`` with the hybrid's ``holdout`` set to match ``protocol``, unless given.
+
+    >>> matching_holdout({}, "random")["hybrid"]
+    {'holdout': 'random'}
+    """
+    found = dict(params or {})
+    found["hybrid"] = {"holdout": HOLDOUT_OF[protocol], **found.get("hybrid", {})}
+    return found
+
+
+def validation_split(data: Interactions, protocol: str, seed: int = 0) -> Split:
+    """The part of ``data`` a choice among models is measured on, the rest fitted on: the last
+    tenth of the time span (``temporal``), a random fifth of each person's rows (``random``),
+    or each person's last row (``leave_last_out``)."""
+    if protocol == "random":
+        return random_split(data, ratio=0.8, seed=seed)
+    if protocol == "leave_last_out":
+        return leave_last_out(data)
+    return temporal_split(data, ratio=0.9)
