@@ -187,3 +187,24 @@ def test_a_model_that_fails_is_named_and_the_others_are_registered(cli, tmp_path
     assert "ease could not be trained: LinAlgError" in done.stderr
     assert "popularity" in done.stdout and "itemknn" in done.stdout  # the table of the others
     assert _promoted(cli) == {"itemknn": 1, "popularity": 1}
+
+
+def test_train_auto_then_models_show_says_which_won_and_by_how_much(cli, tmp_path) -> None:
+    cli.create_tenant("shop", "eu")
+    data = tmp_path / "generated"
+    cli.run("generate", str(data), "--people", "300", "--items", "80")
+    cli.run("items", "import", str(data / "items.jsonl"), "-t", "shop")
+    cli.run("import", str(data / "events.jsonl"), "-t", "shop")
+    trained = json.loads(
+        cli.run("train", "-t", "shop", "--models", "popularity,ease,auto", "--json").stdout
+    )
+    auto = next(record for record in trained if record["name"] == "auto")
+    ((chosen, version),) = auto["lineage"]["selected"].items()
+    contenders = auto["lineage"]["contenders"]
+    assert set(contenders) == {"popularity", "ease"}
+    assert contenders[chosen]["ndcg@10"] == max(c["ndcg@10"] for c in contenders.values())
+    shown = " ".join(cli.run("models", "show", "auto", "-t", "shop").stdout.split())
+    assert f"{chosen} version {version}, NDCG@10 {contenders[chosen]['ndcg@10']:.4f}" in shown
+    other = next(name for name in contenders if name != chosen)
+    assert f"the next, {other} ({contenders[other]['ndcg@10']:.4f})" in shown
+    assert "validation" in shown and "time span" in shown

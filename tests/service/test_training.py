@@ -19,6 +19,7 @@ from relevo.models.session import SessionModel
 from relevo.training.data import TrainingData, from_log
 from relevo.training.fitting import fit_models
 from relevo.training.names import HYBRID_BASES
+from relevo.training.selection import select
 from tests.conftest import iso, now
 from tests.unit.test_models import DAY, taste_data
 
@@ -218,3 +219,56 @@ def test_an_item_priced_beyond_float32_trains_without_a_warning(relevo, tenant) 
     assert prices["yacht"] == np.finfo(np.float32).max and prices["mug"] == 4
     result = relevo.training.train(tenant, data, ["popularity", "content"])
     assert result.failed == [] and len(result.trained) == 2
+
+
+def _groups_data(people: int = 240, groups: int = 6, per_group: int = 10, seed: int = 4):
+    """Each person likes a handful of items of one group, a day apart: item-to-item structure
+    that EASE finds, over a catalog large enough for a blind ranking to miss it."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p in range(people):
+        group = p % groups
+        chosen = rng.permutation(per_group)[: rng.integers(4, 8)]
+        rows += [
+            (f"u:u{p}", f"g{group}-{i}", 1.0, (p * 3 + step) * DAY, None)
+            for step, i in enumerate(chosen)
+        ]
+    data = Interactions.from_rows(rows)
+    return TrainingData(data, ItemFeatures.empty(data.n_items), "groups", len(data), 0, None, None)
+
+
+BLIND_RANKER = {"hybrid": {"trees": 1, "leaves": 2, "min_leaf": 1_000_000}}
+"""A ranker that cannot split (no leaf may hold fewer examples than the data has): it orders
+its candidates blindly, so it loses to its own bases."""
+
+
+def test_selection_chooses_a_base_when_the_ranker_loses() -> None:
+    data = _groups_data()
+    chosen = select(
+        data.interactions, data.items, ["popularity", "ease", "hybrid"], "random", BLIND_RANKER
+    )
+    ndcg = {name: found["ndcg@10"] for name, found in chosen.metrics.items()}
+    assert set(ndcg) == {"popularity", "ease", "hybrid"}
+    assert (
+        chosen.winner == "ease"
+        and ndcg["ease"] > ndcg["hybrid"]
+        and ndcg["ease"] > ndcg["popularity"]
+    )
+    assert "20%" not in chosen.description and "80%" in chosen.description  # per person
+
+
+def test_auto_registers_the_choice_and_loads_as_the_chosen_version(relevo, tenant) -> None:
+    data = _groups_data()
+    names = ["popularity", "ease", "hybrid", "auto"]
+    result = relevo.training.train(tenant, data, names, params=BLIND_RANKER)
+    assert result.failed == []
+    records = {t.record.name: t.record for t in result.trained}
+    auto = records["auto"]
+    contenders = auto.lineage["contenders"]
+    assert set(contenders) == {"ease", "hybrid", *HYBRID_BASES}  # every model of the run
+    best = max(contenders, key=lambda name: contenders[name]["ndcg@10"])
+    assert best != "hybrid" and contenders[best]["ndcg@10"] > contenders["hybrid"]["ndcg@10"]
+    assert auto.kind == "selection" and auto.lineage["selected"] == {best: records[best].version}
+    assert auto.metrics == contenders[best] and auto.params == {"protocol": "temporal"}
+    record, model = relevo.model_loader.load(tenant, "auto")
+    assert (record.name, record.version, model.kind) == (best, records[best].version, best)

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from relevo.cli.app import TenantOption, app, engine, out, show, tenant_of
 from relevo.cli.data import JsonOption
+from relevo.domain.model_names import SELECTION_KIND
 from relevo.domain.model_records import ModelRecord
 
 models = typer.Typer(
@@ -110,6 +111,7 @@ def models_show(
         "train time": f"{record.train_seconds:.1f} s",
         "code version": record.code_version or "not recorded",
         "metrics": "\n".join(f"{k} {v:.4f}" for k, v in sorted(record.metrics.items())),
+        **(_choice(record) if record.kind == SELECTION_KIND else {}),
         "params": msgspec.json.encode(record.params).decode(),
         "lineage": msgspec.json.encode(record.lineage).decode(),
         "files": ", ".join(record.files),
@@ -124,6 +126,28 @@ def models_show(
     for key, value in rows.items():
         grid.add_row(key, Text(value))
     out.print(grid)
+
+
+def _choice(record: ModelRecord) -> dict[str, str]:
+    """What ``auto`` chose and by how much: every contender by its NDCG@10 on the validation
+    part, best first, and the winner's lead over the next."""
+    contenders = record.lineage.get("contenders", {})
+    ordered = sorted(contenders, key=lambda name: -contenders[name].get("ndcg@10", 0.0))
+    ((chosen, version),) = record.lineage["selected"].items()
+    best = contenders[chosen].get("ndcg@10", 0.0)
+    lead = ""
+    if len(ordered) > 1:
+        second = next(name for name in ordered if name != chosen)
+        runner_up = contenders[second].get("ndcg@10", 0.0)
+        ratio = f"{best / runner_up:.2f}x" if runner_up else "ahead of"
+        lead = f": {ratio} the next, {second} ({runner_up:.4f})"
+    return {
+        "chosen": f"{chosen} version {version}, NDCG@10 {best:.4f}{lead}",
+        "validation": record.lineage.get("validation", ""),
+        "contenders": "\n".join(
+            f"{name:<12} ndcg@10 {contenders[name].get('ndcg@10', 0.0):.4f}" for name in ordered
+        ),
+    }
 
 
 @models.command("promote")
