@@ -207,4 +207,4 @@ def test_train_auto_then_models_show_says_which_won_and_by_how_much(cli, tmp_pat
     assert f"{chosen} version {version}, NDCG@10 {contenders[chosen]['ndcg@10']:.4f}" in shown
     other = next(name for name in contenders if name != chosen)
     assert f"the next, {other} ({contenders[other]['ndcg@10']:.4f})" in shown
-    assert "validation" in shown and "time span" in shown
+    assert "validation" in shown and "of the events" in shown

@@ -14,7 +14,8 @@ from relevo.domain.items import Item
 from relevo.domain.model_records import CannotTrain
 from relevo.models.base import Artifact, ItemFeatures, People
 from relevo.models.content import ContentModel
-from relevo.models.hybrid import HybridModel, _cutoff
+from relevo.models.holdouts import cutoff_of_latest
+from relevo.models.hybrid import HybridModel
 from relevo.models.interactions import Interactions
 from relevo.models.kinds import BASE_MODELS
 from relevo.models.neighbors import EaseModel, ItemKnnModel
@@ -180,7 +181,7 @@ def test_the_hybrid_cuts_by_events_and_refuses_data_with_nothing_to_learn() -> N
     )
     # A newcomer ten years on does not move the cut-off past the whole history: the last
     # tenth of the events still falls after it.
-    cut = _cutoff(late, 0.1)
+    cut = cutoff_of_latest(late, 0.1)
     assert data.times.min() < cut <= data.times.max()
     assert (late.times >= cut).sum() == pytest.approx(0.1 * len(late), abs=3)
     alone = Interactions.from_rows(

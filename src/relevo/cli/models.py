@@ -113,7 +113,7 @@ def models_show(
         "metrics": "\n".join(f"{k} {v:.4f}" for k, v in sorted(record.metrics.items())),
         **(_choice(record) if record.kind == SELECTION_KIND else {}),
         "params": msgspec.json.encode(record.params).decode(),
-        "lineage": msgspec.json.encode(record.lineage).decode(),
+        "lineage": msgspec.json.encode(_lineage(record)).decode(),
         "files": ", ".join(record.files),
         "checksum": f"sha256:{record.checksum}",
         "promotions": "\n".join(
@@ -126,6 +126,13 @@ def models_show(
     for key, value in rows.items():
         grid.add_row(key, Text(value))
     out.print(grid)
+
+
+def _lineage(record: ModelRecord) -> dict[str, object]:
+    """The lineage to print: a selection's contenders have rows of their own."""
+    if record.kind != SELECTION_KIND:
+        return record.lineage
+    return {key: value for key, value in record.lineage.items() if key != "contenders"}
 
 
 def _choice(record: ModelRecord) -> dict[str, str]:

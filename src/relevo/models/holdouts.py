@@ -14,6 +14,19 @@ import numpy as np
 from relevo.models.interactions import Interactions
 
 
+def cutoff_of_latest(data: Interactions, share: float) -> int:
+    """The time of the first event of the last ``share`` of them (``data`` not empty), counted
+    in events, not in time: one event dated today after years of older history (a newcomer's
+    first click) would otherwise put the whole history before the cut-off and nothing after.
+
+    >>> data = Interactions.from_rows([("u", "a", 1.0, t, None) for t in (1, 2, 3, 4, 10**9)])
+    >>> cutoff_of_latest(data, 0.4)
+    4
+    """
+    at = min(len(data) - 1, max(0, int(len(data) * (1 - share))))
+    return int(np.partition(data.times, at)[at])
+
+
 def held_counts(counts: np.ndarray, share: float) -> np.ndarray:
     """Rows to hold of each person's ``counts``: ``share`` of them rounded down, but at least
     one and never all for a person with two rows or more; none for a person with one.

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from relevo.domain.derived import from_micros
 from relevo.domain.model_records import CannotTrain
 from relevo.models.base import Artifact, Contribution, ItemFeatures, Model, People
-from relevo.models.holdouts import held_counts, latest_rows, random_rows
+from relevo.models.holdouts import cutoff_of_latest, held_counts, latest_rows, random_rows
 from relevo.models.interactions import Interactions
 from relevo.models.ranking_metrics import evaluate_rankings
 from relevo.models.topk import top_k
@@ -343,25 +343,14 @@ def held_rows(
 ) -> tuple[np.ndarray, int, str]:
     """The rows hidden from the bases, whose likes label the ranker's examples; the moment
     its features are computed at; and how to name those rows in an error."""
-    if holdout == "time":
-        cutoff = _cutoff(data, share)
-        return data.times >= cutoff, cutoff, f"the events from {_moment(cutoff)} on"
     if not len(data):
         raise CannotTrain("no interactions to learn from")
+    if holdout == "time":
+        cutoff = cutoff_of_latest(data, share)
+        return data.times >= cutoff, cutoff, f"the events from {_moment(cutoff)} on"
     held = held_counts(np.bincount(data.people, minlength=data.n_people), share)
     rows = random_rows(data, held, seed) if holdout == "random" else latest_rows(data, held)
     return rows, int(data.times.max()), f"each person's {holdout} {share:.0%} of rows"
-
-
-def _cutoff(data: Interactions, label_share: float) -> int:
-    """The time of the first event of the last ``label_share`` of them, counted in events,
-    not in time: one event dated today after years of older history (a newcomer's first
-    click) would otherwise put the whole history before the cut-off and nothing after it."""
-    if not len(data):
-        raise CannotTrain("no interactions to learn from")
-    last = len(data) - 1
-    at = min(last, max(0, int(len(data) * (1 - label_share))))
-    return int(np.partition(data.times, at)[at])
 
 
 def _moment(us: int) -> str:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from relevo.models.holdouts import latest_rows, random_rows
+from relevo.models.holdouts import cutoff_of_latest, latest_rows, random_rows
 from relevo.models.interactions import Interactions
 
 DAY_US = 86_400_000_000
@@ -173,10 +173,26 @@ def matching_holdout(
 
 def validation_split(data: Interactions, protocol: str, seed: int = 0) -> Split:
     """The part of ``data`` a choice among models is measured on, the rest fitted on: the last
-    tenth of the time span (``temporal``), a random fifth of each person's rows (``random``),
+    tenth of the events (``temporal``), a random fifth of each person's rows (``random``),
     or each person's last row (``leave_last_out``)."""
     if protocol == "random":
         return random_split(data, ratio=0.8, seed=seed)
     if protocol == "leave_last_out":
         return leave_last_out(data)
-    return temporal_split(data, ratio=0.9)
+    return latest_events_split(data, share=0.1)
+
+
+def latest_events_split(data: Interactions, share: float) -> Split:
+    """A temporal split whose moment is counted in events: the last ``share`` of them to test.
+    A tenth of the time span would hold only the few events dated now after years of history
+    (a live log after an import of old data), and measure models on those alone."""
+    if len(data) == 0:
+        raise ValueError("no interactions to split")
+    cut = cutoff_of_latest(data, share)
+    moment = datetime.fromtimestamp(cut / 1e6, UTC).isoformat(timespec="seconds")
+    return _split(
+        data,
+        data.times >= cut,
+        "temporal",
+        f"rows before {moment} to train, from then on (the last {share:.0%} of the events) to test",
+    )
