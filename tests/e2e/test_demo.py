@@ -42,7 +42,7 @@ def test_the_demo_loads_trains_walks_through_and_answers_the_printed_curls(cli, 
         response = httpx.post(f"{url}/v1/events", content=event, headers=headers)
         assert response.status_code == 200, response.text
         assert response.json()["counts"] == {"accepted": 1}
-        assert "trained and promoted 10 models" in text and "; auto serves " in text
+        assert "trained and promoted 11 models" in text and "; auto serves " in text
         assert "fallback none" in text
     finally:
         process.terminate()

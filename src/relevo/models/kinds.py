@@ -9,7 +9,7 @@ from __future__ import annotations
 from relevo.models.content import ContentModel
 from relevo.models.factors import AlsModel, BprModel
 from relevo.models.hybrid import HybridModel
-from relevo.models.neighbors import EaseModel, ItemKnnModel
+from relevo.models.neighbors import EaseModel, ItemKnnModel, Rp3BetaModel
 from relevo.models.popularity import PopularityModel, TrendingModel
 from relevo.models.session import SessionModel
 
@@ -18,6 +18,7 @@ BASE_MODELS: dict[str, type] = {
     "trending": TrendingModel,
     "itemknn": ItemKnnModel,
     "ease": EaseModel,
+    "rp3beta": Rp3BetaModel,
     "als": AlsModel,
     "bpr": BprModel,
     "content": ContentModel,

@@ -1,4 +1,5 @@
-"""Item-to-item neighbours (cosine over co-occurrence), and EASE, its closed-form cousin.
+"""Item-to-item neighbours (cosine over co-occurrence), RP3beta's random walks, and EASE, their
+closed-form cousin.
 
 Both learn an item x item weight matrix ``W`` and score a person as ``history @ W``, so a person
 seen a second ago is scored as well as one seen at training, and the part each history item
@@ -159,6 +160,50 @@ class ItemKnnModel(ItemToItemModel):
         rows = np.repeat(np.arange(together.shape[0]), np.diff(together.indptr))
         together.data /= norms[rows] * norms[together.indices] + self.params["shrink"]
         self.weights = keep_strongest(together, int(self.params["neighbors"]))
+
+
+class Rp3BetaModel(ItemToItemModel):
+    """RP3beta (Paudel et al., 2017): the probability of a three-step random walk from an item
+    to the people who liked it and on to their other items, each step's probabilities raised to
+    ``alpha``, and divided by the target's popularity to the power ``beta``, so that a walk does
+    not always end on the best sellers. A graph model: cheap, sparse, and strong where EASE's
+    dense inverse would not fit."""
+
+    kind: ClassVar[str] = "rp3beta"
+
+    def __init__(self, neighbors: int = 100, alpha: float = 1.0, beta: float = 0.3) -> None:
+        super().__init__(neighbors=neighbors, alpha=alpha, beta=beta)
+
+    def fit(self, data: Interactions, items: ItemFeatures) -> None:
+        self.item_ids = data.item_ids
+        liked = data.positives()
+        alpha, beta = float(self.params["alpha"]), float(self.params["beta"])
+        to_items = _rows_summing_to_one(liked, alpha)  # person -> item
+        to_people = _rows_summing_to_one(liked.T.tocsr(), alpha)  # item -> person
+        walks = (to_people @ to_items).tocsr().astype(np.float32)
+        popularity = np.diff(liked.tocsc().indptr).astype(np.float32)
+        walks.data /= np.power(np.maximum(popularity, 1.0), beta)[walks.indices]
+        walks.setdiag(0)
+        walks.eliminate_zeros()
+        self.weights = keep_strongest(walks, int(self.params["neighbors"]))
+
+    def _strength(self, weights: np.ndarray) -> np.ndarray:
+        return np.ones_like(weights, dtype=np.float32)  # walks start from what was liked
+
+
+def _rows_summing_to_one(matrix: sp.csr_matrix, power: float) -> sp.csr_matrix:
+    """Each row divided by its sum (a transition matrix), each entry then raised to ``power``.
+
+    >>> _rows_summing_to_one(sp.csr_matrix(np.array([[1.0, 3.0], [0.0, 2.0]])), 1.0).toarray()
+    array([[0.25, 0.75],
+           [0.  , 1.  ]])
+    """
+    sums = np.asarray(matrix.sum(axis=1)).ravel()
+    sums[sums == 0] = 1.0
+    found = sp.diags(1.0 / sums) @ matrix
+    found = found.tocsr()
+    found.data = np.power(found.data, power)
+    return found
 
 
 class EaseModel(ItemToItemModel):
