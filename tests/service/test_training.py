@@ -19,7 +19,7 @@ from relevo.models.session import SessionModel
 from relevo.training.data import TrainingData, from_log
 from relevo.training.fitting import fit_models
 from relevo.training.names import HYBRID_BASES
-from relevo.training.selection import select
+from relevo.training.selection import tuned_and_selected
 from tests.conftest import iso, now
 from tests.unit.test_models import DAY, taste_data
 
@@ -244,17 +244,14 @@ its candidates blindly, so it loses to its own bases."""
 
 def test_selection_chooses_a_base_when_the_ranker_loses() -> None:
     data = _groups_data()
-    chosen = select(
-        data.interactions, data.items, ["popularity", "ease", "hybrid"], "random", BLIND_RANKER
-    )
+    names = ["popularity", "ease", "hybrid"]
+    chosen = tuned_and_selected(data.interactions, data.items, names, "random", BLIND_RANKER)
     ndcg = {name: found["ndcg@10"] for name, found in chosen.metrics.items()}
-    assert set(ndcg) == {"popularity", "ease", "hybrid"}
-    assert (
-        chosen.winner == "ease"
-        and ndcg["ease"] > ndcg["hybrid"]
-        and ndcg["ease"] > ndcg["popularity"]
-    )
-    assert "20%" not in chosen.description and "80%" in chosen.description  # per person
+    assert set(ndcg) == {"hybrid", *HYBRID_BASES}  # the hybrid's bases contend too
+    assert chosen.winner == max(ndcg, key=ndcg.get) != "hybrid"
+    assert ndcg[chosen.winner] > ndcg["hybrid"] and ndcg["ease"] > ndcg["hybrid"]
+    assert "80%" in chosen.description and chosen.protocol == "random"  # per person
+    assert set(chosen.tuned) == {"popularity", "ease", "itemknn"}  # the bases with a grid
 
 
 def test_auto_registers_the_choice_and_loads_as_the_chosen_version(relevo, tenant) -> None:
@@ -269,6 +266,9 @@ def test_auto_registers_the_choice_and_loads_as_the_chosen_version(relevo, tenan
     best = max(contenders, key=lambda name: contenders[name]["ndcg@10"])
     assert best != "hybrid" and contenders[best]["ndcg@10"] > contenders["hybrid"]["ndcg@10"]
     assert auto.kind == "selection" and auto.lineage["selected"] == {best: records[best].version}
-    assert auto.metrics == contenders[best] and auto.params == {"protocol": "temporal"}
+    assert auto.metrics == contenders[best] and auto.params["protocol"] == "temporal"
+    tuned = auto.params["tuned"]  # what every model of the run was then fitted with
+    assert records["ease"].params["l2"] == tuned["ease"]["l2"]
+    assert records["popularity"].params["half_life_days"] == tuned["popularity"]["half_life_days"]
     record, model = relevo.model_loader.load(tenant, "auto")
     assert (record.name, record.version, model.kind) == (best, records[best].version, best)

@@ -313,6 +313,12 @@ def evaluate_command(
         )
     show(table)
     out.print(f"{dataset}, {result.protocol} split, {result.people:,} people evaluated")
+    if result.tuned:
+        settings = "; ".join(
+            f"{name} " + ", ".join(f"{key}={value:g}" for key, value in found.items())
+            for name, found in result.tuned.items()
+        )
+        out.print(f"every model fitted with the settings tuned for auto: {settings}")
 
 
 @app.command("recommend-batch")

@@ -10,7 +10,6 @@ like the others: an honest figure, since the test rows played no part in the cho
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 
 import msgspec
@@ -20,7 +19,7 @@ from relevo.models.base import ItemFeatures, People
 from relevo.models.batch import ranked
 from relevo.models.ranking_metrics import evaluate_rankings
 from relevo.training.fitting import fit_models
-from relevo.training.selection import select
+from relevo.training.selection import tuned_and_selected
 from relevo.training.splits import Split, matching_holdout
 
 
@@ -38,6 +37,7 @@ class Evaluation(msgspec.Struct):
     k: int
     people: int
     results: list[ModelResult]
+    tuned: dict[str, dict[str, float]] = {}  # with ``auto``: the bases' settings chosen
 
 
 def evaluate(
@@ -48,10 +48,17 @@ def evaluate(
     k: int = 10,
     params: Mapping[str, Mapping[str, object]] | None = None,
 ) -> Evaluation:
+    """Every named model's metrics on ``split``. With ``auto``, the bases' settings are first
+    tuned on a validation part of the train rows, every model is fitted with them, and the
+    ``auto`` row is the contender chosen on that part."""
     if len(split.people) == 0:
         raise ValueError(f"the {split.protocol} split leaves no person to evaluate")
     contenders = [name for name in names if name != AUTO] or list(MODEL_NAMES)
     params = matching_holdout(params, split.protocol)
+    chosen = None
+    if AUTO in names:
+        chosen = tuned_and_selected(split.train, items, contenders, split.protocol, params)
+        params = {**chosen.tuned, **params}
     fitted = fit_models(contenders, split.train, items, params).every()
     people = People.of(split.train, split.people)
     results = [
@@ -63,21 +70,10 @@ def evaluate(
         for name, fit in fitted.items()
         if name in contenders
     ]
-    if AUTO in names:
-        results.append(_auto(split, items, contenders, params, results))
-    return Evaluation(dataset, split.protocol, split.description, k, len(split.people), results)
-
-
-def _auto(
-    split: Split,
-    items: ItemFeatures,
-    contenders: list[str],
-    params: Mapping[str, Mapping[str, object]],
-    results: list[ModelResult],
-) -> ModelResult:
-    """The row of the contender chosen on the train rows alone, with the choice's own time."""
-    started = time.perf_counter()
-    chosen = select(split.train, items, contenders, split.protocol, params).winner
-    spent = round(time.perf_counter() - started, 3)
-    found = next(result for result in results if result.model == chosen)
-    return ModelResult(AUTO, found.metrics, spent, chosen)
+    if chosen is not None:
+        found = next(result for result in results if result.model == chosen.winner)
+        results.append(ModelResult(AUTO, found.metrics, round(chosen.seconds, 3), chosen.winner))
+    return Evaluation(
+        dataset, split.protocol, split.description, k, len(split.people), results,
+        {} if chosen is None else chosen.tuned,
+    )  # fmt: skip

@@ -81,6 +81,19 @@ def build_model(name: str, params: Mapping[str, float], **parts: object) -> Mode
     return MODEL_CLASSES[name](**params, **parts)
 
 
+def needed_models(names: Iterable[str]) -> list[str]:
+    """The models fitting ``names`` takes, in fitting order: a hybrid's bases before it.
+
+    >>> needed_models(["ease", "hybrid"])[:3], needed_models(["ease", "hybrid"])[-1]
+    (['ease', 'popularity', 'trending'], 'hybrid')
+    """
+    wanted = list(dict.fromkeys(names))
+    needed = [n for n in wanted if n != "hybrid"]
+    if "hybrid" in wanted:
+        needed += [n for n in HYBRID_BASES if n not in needed] + ["hybrid"]
+    return needed
+
+
 def fit_models(
     names: Iterable[str],
     interactions: Interactions,
@@ -93,15 +106,13 @@ def fit_models(
     whose base failed is failed too, since it cannot rank without it."""
     params = params or {}
     check_params(params)
-    wanted = list(dict.fromkeys(names))
-    needed = [n for n in wanted if n != "hybrid"]
-    if "hybrid" in wanted:
-        needed += [n for n in HYBRID_BASES if n not in needed]
     fits = Fits({}, [])
-    for name in needed:
-        _keep(fits, name, _fit(name, params.get(name, {}), interactions, items))
-    if "hybrid" in wanted:
-        _keep(fits, "hybrid", _fit_hybrid(fits, params.get("hybrid", {}), interactions, items))
+    for name in needed_models(names):  # a hybrid comes last, after its bases
+        given = params.get(name, {})
+        if name == "hybrid":
+            _keep(fits, name, _fit_hybrid(fits, given, interactions, items))
+        else:
+            _keep(fits, name, _fit(name, given, interactions, items))
     return fits
 
 

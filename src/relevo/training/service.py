@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from relevo.models.base import Model
     from relevo.training.data import TrainingData
     from relevo.training.fitting import Fitted
+    from relevo.training.selection import Selection
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,9 @@ class TrainingService:
         protocol = self._protocol_for(tenant.tenant_id)
         params = matching_holdout(params, protocol)
         models = [name for name in names if name != AUTO] or list(MODEL_NAMES)
+        choice: Selection | Failed | None = None
+        if AUTO in names:
+            choice, params = self._choose(data, models, protocol, params)
         fits = fit_models(models, data.interactions, data.items, params)
         hybrid = fits.fitted["hybrid"].model if "hybrid" in fits.fitted else None
         metrics = hybrid.validation if isinstance(hybrid, Composite) else {}
@@ -107,36 +111,45 @@ class TrainingService:
             versions[name] = record.version
             trained.append(Trained(record, fit.seconds))
         failed = list(fits.failed)
-        if AUTO in names:
-            chosen = self._choose(tenant, data, protocol, params, versions, promote)
-            if isinstance(chosen, Failed):
-                failed.append(chosen)
-            else:
-                trained.append(chosen)
+        if isinstance(choice, Failed):
+            failed.append(choice)
+        elif choice is not None:
+            if choice.winner in versions:
+                trained.append(self._register_choice(tenant, data, choice, versions, promote))
+            else:  # chosen on the validation part, then failed on the whole data
+                failed.append(Failed(AUTO, f"its choice, {choice.winner}, could not be trained"))
         return TrainingResult(trained, failed)
 
     def _choose(
         self,
-        tenant: Tenant,
         data: TrainingData,
+        models: list[str],
         protocol: str,
         params: Mapping[str, Mapping[str, object]],
+    ) -> tuple[Selection | Failed, Mapping[str, Mapping[str, object]]]:
+        """Tune the bases and choose among ``models`` on a validation part of the data
+        (``tuned_and_selected``): the choice (or why there is none) and the parameters to
+        fit every model with."""
+        from relevo.training.selection import tuned_and_selected
+
+        try:
+            chosen = tuned_and_selected(data.interactions, data.items, models, protocol, params)
+        except CannotTrain as error:
+            return Failed(AUTO, str(error)), params
+        return chosen, {**chosen.tuned, **params}
+
+    def _register_choice(
+        self,
+        tenant: Tenant,
+        data: TrainingData,
+        chosen: Selection,
         versions: Mapping[str, int],
         promote: bool,
-    ) -> Trained | Failed:
-        """Choose among the models registered in this run (``select``), and register the
-        choice as ``auto``; why not, if nothing could be measured."""
-        import time
-
+    ) -> Trained:
+        """The choice as ``auto``: a record naming the version chosen, with every contender's
+        metrics on the validation part."""
         from relevo.models.base import Artifact
-        from relevo.training.selection import select
 
-        started = time.perf_counter()
-        try:
-            chosen = select(data.interactions, data.items, list(versions), protocol, params)
-        except CannotTrain as error:
-            return Failed(AUTO, str(error))
-        seconds = time.perf_counter() - started
         record = self._registry.register(
             tenant,
             NewModel(
@@ -145,7 +158,7 @@ class TrainingService:
                 data_from=data.data_from,
                 data_to=data.data_to,
                 event_count=data.events,
-                params={"protocol": protocol},
+                params={"protocol": chosen.protocol, "tuned": chosen.tuned},
                 metrics=chosen.metrics[chosen.winner],
                 code_version=__version__,
                 lineage={
@@ -154,12 +167,12 @@ class TrainingService:
                     "validation": chosen.description,
                     "contenders": chosen.metrics,
                 },
-                train_seconds=round(seconds, 3),
+                train_seconds=round(chosen.seconds, 3),
             ),
             Artifact(SELECTION_KIND, {"winner": chosen.winner}).to_files(),
             promote=promote,
         )
-        return Trained(record, seconds)
+        return Trained(record, chosen.seconds)
 
     def _register(
         self,
