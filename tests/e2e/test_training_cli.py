@@ -67,12 +67,17 @@ def test_promote_and_rollback_change_what_recommend_batch_uses(cli, tmp_path) ->
     assert _answer(cli, people) == after
 
 
-def test_evaluate_prints_every_metric_as_json(cli, tmp_path) -> None:
+def _shop_of_generated_data(cli, tmp_path) -> None:
+    """Tenant ``shop`` with a generated catalog and 300 people's events."""
     cli.create_tenant("shop", "eu")
     data = tmp_path / "generated"
     cli.run("generate", str(data), "--people", "300", "--items", "80")
     cli.run("items", "import", str(data / "items.jsonl"), "-t", "shop")
     cli.run("import", str(data / "events.jsonl"), "-t", "shop")
+
+
+def test_evaluate_prints_every_metric_as_json(cli, tmp_path) -> None:
+    _shop_of_generated_data(cli, tmp_path)
     done = cli.run(
         "evaluate", "-t", "shop", "--split", "random", "--seed", "3", "--models",
         "popularity,itemknn,ease", "--json",
@@ -190,11 +195,7 @@ def test_a_model_that_fails_is_named_and_the_others_are_registered(cli, tmp_path
 
 
 def test_train_auto_then_models_show_says_which_won_and_by_how_much(cli, tmp_path) -> None:
-    cli.create_tenant("shop", "eu")
-    data = tmp_path / "generated"
-    cli.run("generate", str(data), "--people", "300", "--items", "80")
-    cli.run("items", "import", str(data / "items.jsonl"), "-t", "shop")
-    cli.run("import", str(data / "events.jsonl"), "-t", "shop")
+    _shop_of_generated_data(cli, tmp_path)
     trained = json.loads(
         cli.run("train", "-t", "shop", "--models", "popularity,ease,auto", "--json").stdout
     )

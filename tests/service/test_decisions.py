@@ -19,6 +19,7 @@ from relevo.decide.promoted import ServingState
 from relevo.decoding import InvalidInput
 from relevo.domain.decisions import DecisionRequest, Filters, Trace
 from relevo.domain.events import DEFAULT_WEIGHTS, IngestMode
+from relevo.domain.model_names import HYBRID_BASES
 from relevo.domain.strategies import strategies
 from relevo.monitoring import ANSWERS
 from relevo.training.data import from_log
@@ -647,7 +648,7 @@ def test_a_placement_sets_the_candidate_sources_and_their_counts(shop) -> None:
     relevo, tenant = shop
     data = from_log(relevo.storage, tenant, DEFAULT_WEIGHTS)
     relevo.training.train(tenant, data, ["trending", "ease", "als", "content", "session", "hybrid"])
-    others = {name: 0 for name in ("popularity", "trending", "ease", "als", "content", "session")}
+    others = {name: 0 for name in HYBRID_BASES if name != "itemknn"}
     service = decider(
         relevo,
         {
@@ -694,3 +695,19 @@ def test_a_persons_ranking_for_an_earlier_event_is_dropped_when_they_act(shop) -
     relevo.ingest.ingest(tenant, [event("acted", user_id="u1", item_id=first.items[0].item_id)])
     assert service.decide(tenant, ask(k=3)).fallback == "none"
     assert len(service.candidates.rankings) == 1  # the new one only: nothing asks for the old again
+
+
+def test_auto_serves_the_hybrid_until_a_choice_is_registered(shop) -> None:
+    """A tenant trained before ``auto`` existed keeps its personal answers: ``auto`` with no
+    choice registered is the hybrid; once ``relevo train`` registers one, it is that."""
+    relevo, tenant = shop
+    data = from_log(relevo.storage, tenant, DEFAULT_WEIGHTS)
+    relevo.training.train(tenant, data, ["hybrid"])
+    service = decider(relevo)
+    before = service.decide(tenant, ask(placement="default"))
+    assert before.fallback == "none" and before.model_version.startswith("hybrid:")
+    result = relevo.training.train(tenant, data, ["itemknn", "auto"])
+    chosen = next(t.record for t in result.trained if t.record.name == "auto")
+    ((name, version),) = chosen.lineage["selected"].items()
+    after = decider(relevo).decide(tenant, ask(placement="default"))
+    assert after.model_version == f"{name}:{version}"

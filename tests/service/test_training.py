@@ -12,7 +12,8 @@ from relevo.config import interaction_weights
 from relevo.domain.events import IngestMode
 from relevo.domain.model_records import Failed
 from relevo.models.base import ItemFeatures, People
-from relevo.models.hybrid import Snapshot, candidate_features, held_rows
+from relevo.models.holdouts import held_rows
+from relevo.models.hybrid import Snapshot, candidate_features
 from relevo.models.interactions import Interactions
 from relevo.models.kinds import MODEL_CLASSES
 from relevo.models.session import SessionModel
@@ -272,3 +273,19 @@ def test_auto_registers_the_choice_and_loads_as_the_chosen_version(relevo, tenan
     assert records["popularity"].params["half_life_days"] == tuned["popularity"]["half_life_days"]
     record, model = relevo.model_loader.load(tenant, "auto")
     assert (record.name, record.version, model.kind) == (best, records[best].version, best)
+
+
+def test_a_choice_that_cannot_be_made_is_reported_and_the_models_still_register(
+    relevo, tenant
+) -> None:
+    """Every event at one moment: the validation part's cut-off leaves nobody a history, so
+    nothing can be measured; ``auto`` fails with that reason and the models are kept."""
+    rows = [(f"u:u{p}", f"i{(p + j) % 5}", 1.0, DAY, None) for p in range(10) for j in range(3)]
+    data = Interactions.from_rows(rows)
+    source = TrainingData(
+        data, ItemFeatures.empty(data.n_items), "one moment", len(data), 0, None, None
+    )
+    result = relevo.training.train(tenant, source, ["popularity", "auto"])
+    assert [t.record.name for t in result.trained] == ["popularity"]
+    (failure,) = result.failed
+    assert failure.name == "auto" and "leaves nobody to measure" in failure.reason

@@ -30,7 +30,7 @@ from relevo.domain.model_records import Failed
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
 from relevo.file_import.readers import FileProblem, Format
-from relevo.training.names import TRAIN_NAMES, model_names, model_params
+from relevo.training.names import AUTO, TRAIN_NAMES, model_names, model_params
 
 if TYPE_CHECKING:
     from relevo.training.data import TrainingData
@@ -144,7 +144,7 @@ def _file_only(file: FileSource) -> TrainingData:
     catalog, any region. Nothing is read from or written to storage."""
     settings = load_settings()
     tenant = Tenant("file", file.path.name, ("default",), datetime.now(UTC))
-    weights = interaction_weights(settings, tenant.tenant_id)
+    weights = interaction_weights(settings, "*")  # "file" may be a real tenant's id
     return _read(file, tenant, weights, {}, check_regions=False)
 
 
@@ -327,7 +327,9 @@ def recommend_batch(
         ..., help="A file of user ids, one per line (a header line `user_id` is skipped)."
     ),
     tenant: str = TenantOption,
-    model: str = typer.Option("hybrid", help="The registered model to answer with."),
+    model: str = typer.Option(
+        AUTO, help="The registered model to answer with (auto: the one `relevo train` chose)."
+    ),
     version: int | None = typer.Option(None, min=1, help="A version (default: the promoted)."),
     k: int = typer.Option(10, min=1, max=1000),
     output: Path | None = typer.Option(None, "--output", "-o", help="CSV file (default: stdout)."),

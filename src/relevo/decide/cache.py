@@ -21,15 +21,24 @@ its TTL allows, not ``max_entries`` of dead entries:
 >>> now[0] = 13; cache.put("new", 1); len(cache)
 1
 
-A ``sliding`` cache keeps an entry for ``ttl_s`` after it was last asked for, not after it
-was put: what people keep asking for stays, and is not made again all at once when the TTL
-of entries put together runs out.
+A ``sliding`` cache keeps an entry while it is asked for, not ``ttl_s`` after it was put:
+a read past half the entry's life extends it to ``ttl_s`` from then, so an entry goes between
+``ttl_s / 2`` and ``ttl_s`` after its last read. What people keep asking for stays, and is not
+made again all at once when the TTL of entries put together runs out.
 
 >>> cache = TtlCache(max_entries=10, ttl_s=10, clock=lambda: now[0], sliding=True)
 >>> now[0] = 0; cache.put("asked", 1); cache.put("idle", 2)
 >>> for now[0] in (8, 16, 24): found = cache.get("asked")
 >>> found, cache.get("idle")
 (1, None)
+
+``holds`` checks an entry without reading it, so a background check extends nothing:
+
+>>> now[0] = 30; cache.put("checked", 1)
+>>> now[0] = 38; cache.holds("checked")
+True
+>>> now[0] = 41; cache.holds("checked")
+False
 """
 
 from __future__ import annotations
@@ -103,6 +112,12 @@ class TtlCache:
                 if oldest[0] >= now:
                     break
                 entries.popitem(last=False)
+
+    def holds(self, key: Hashable) -> bool:
+        """Whether a live entry is held for ``key``, without counting as a use: a background
+        check must not keep a sliding entry that no request asks for."""
+        found = self._entries.get(key)
+        return found is not None and self._clock() <= found[0]
 
     def pop(self, key: Hashable) -> None:
         """Drop ``key``'s entry, if there is one."""

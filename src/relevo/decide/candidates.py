@@ -32,7 +32,7 @@ from relevo.models.abilities import ExplainsFeatures
 from relevo.models.base import People
 from relevo.monitoring import CACHE_LOOKUPS
 
-RANKING_IDLE_S = 600  # a ranking no request asked for in this long goes
+RANKING_IDLE_S = 600  # a ranking lives this long after its last use past half its life
 LATEST_TTL_S = 24 * 3600
 CANDIDATE_RANKING_S = 60.0  # a ranking of the caller's own candidates (a page shown again)
 MODEL_THREADS = 4  # model runs at once; a run past its budget keeps a thread until it ends
@@ -178,7 +178,7 @@ class CandidateStage:
     ) -> bool:
         """Whether the person's ranking at this version of theirs and the model is kept."""
         key = ranking_key(tenant_id, person, region, version, served.version, ranker, None)
-        return self.rankings.get(key) is not None
+        return self.rankings.holds(key)
 
     def _caches(self, asked: tuple[str, ...] | None) -> tuple[TtlCache, TtlCache]:
         """Where a ranking and the person's last one are kept: people's own rankings apart

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from relevo.catalog.service import CatalogService
 from relevo.domain.items import Item
+from relevo.domain.model_names import AUTO
 from relevo.domain.model_records import ModelRecord
 from relevo.domain.tenants import Tenant
 from relevo.models.base import Model
@@ -74,17 +75,25 @@ class ServingState:
             return entry.value  # type: ignore[return-value]  # checked lately: no closures
 
         def current() -> object:
-            record = self._registry.promoted(tenant, name)
-            return None if record is None else (record.version, record.checksum)
+            record = self._promoted(tenant, name)
+            return None if record is None else (record.name, record.version, record.checksum)
 
         def load(key: object) -> ServingModel | None:
             if key is None:
                 return None
-            record, model = self._loader.load(tenant, name)
+            record, model = self._loader.load(tenant, key[0])  # type: ignore[index]
             index = {str(item): i for i, item in enumerate(model.item_ids.tolist())}
             return ServingModel(record, model, index)
 
         return self._cached((tenant.tenant_id, "model", name), current, load)  # type: ignore[return-value]
+
+    def _promoted(self, tenant: Tenant, name: str) -> ModelRecord | None:
+        """The promoted record of ``name``; for ``auto`` before any choice was registered (a
+        tenant trained before ``auto`` existed), the hybrid's, as placements served then."""
+        record = self._registry.promoted(tenant, name)
+        if record is None and name == AUTO:
+            return self._registry.promoted(tenant, "hybrid")
+        return record
 
     def catalog(self, tenant: Tenant) -> dict[str, Item]:
         entry = self._entries.get((tenant.tenant_id, "catalog", ""))

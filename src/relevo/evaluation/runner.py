@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import msgspec
 
 from relevo.domain.model_names import AUTO, MODEL_NAMES
-from relevo.models.base import ItemFeatures, People
+from relevo.models.base import ItemFeatures, Model, People
 from relevo.models.batch import ranked
 from relevo.models.ranking_metrics import evaluate_rankings
 from relevo.training.fitting import fit_models
@@ -61,18 +61,18 @@ def evaluate(
         params = {**chosen.tuned, **params}
     fitted = fit_models(contenders, split.train, items, params).every()
     people = People.of(split.train, split.people)
+
+    def measured(model: Model) -> dict[str, float]:
+        return evaluate_rankings(ranked(model, people, k), split.relevant, split.train.n_items, k)
+
     results = [
-        ModelResult(
-            name,
-            evaluate_rankings(ranked(fit.model, people, k), split.relevant, split.train.n_items, k),
-            round(fit.seconds, 3),
-        )
+        ModelResult(name, measured(fit.model), round(fit.seconds, 3))
         for name, fit in fitted.items()
         if name in contenders
     ]
-    if chosen is not None:
-        found = next(result for result in results if result.model == chosen.winner)
-        results.append(ModelResult(AUTO, found.metrics, round(chosen.seconds, 3), chosen.winner))
+    if chosen is not None:  # the winner may be a hybrid's base, with no row of its own
+        found = measured(fitted[chosen.winner].model)
+        results.append(ModelResult(AUTO, found, round(chosen.seconds, 3), chosen.winner))
     return Evaluation(
         dataset, split.protocol, split.description, k, len(split.people), results,
         {} if chosen is None else chosen.tuned,

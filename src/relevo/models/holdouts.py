@@ -1,16 +1,19 @@
 """Which rows to hold out of what a model learns from, person by person.
 
 Evaluation hides rows to measure a model against them, and the hybrid hides rows to learn its
-ranker from what the bases did not see: both choose, for each person, how many of their rows to
-hold (``held_counts``), then which ones, at random or their latest (``random_rows``,
-``latest_rows``). A person with two rows or more always keeps one on each side, so everyone
-measured has a history and everyone with a history can be measured.
+ranker from what the bases did not see (``held_rows``): both choose which rows of each person
+to hold, at random or their latest (``random_rows``, ``latest_rows``), or every event from a
+moment on (``cutoff_of_latest``). The hybrid holds ``held_counts`` of each person's rows, so
+that a person with two rows or more keeps one on each side; evaluation's splits count their
+own (``training/splits.py``: a person's only row is a test row there).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from relevo.domain.derived import from_micros
+from relevo.domain.model_records import CannotTrain
 from relevo.models.interactions import Interactions
 
 
@@ -65,3 +68,33 @@ def _first_of_each(data: Interactions, order: np.ndarray, held: np.ndarray) -> n
     mask = np.zeros(len(data), dtype=bool)
     mask[order] = place < held[owner]
     return mask
+
+
+HOLDOUTS = ("time", "random", "latest")
+"""How the hybrid hides the rows its ranker learns from: ``time``, every event from a moment on
+(how a deployed engine meets the future); ``random``, a random share of each person's rows (for
+data whose times mean little, such as ratings entered in one sitting); ``latest``, each
+person's latest share (what each does next, whenever that was)."""
+
+
+LABEL_SHARE = {"time": 0.1, "random": 0.2, "latest": 0.2}
+"""The share held out by default: the last 10% of the events, or 20% of each person's rows."""
+
+
+def held_rows(
+    data: Interactions, holdout: str, share: float, seed: int = 0
+) -> tuple[np.ndarray, int, str]:
+    """The rows hidden from the bases, whose likes label the ranker's examples; the moment
+    its features are computed at; and how to name those rows in an error."""
+    if not len(data):
+        raise CannotTrain("no interactions to learn from")
+    if holdout == "time":
+        cutoff = cutoff_of_latest(data, share)
+        return data.times >= cutoff, cutoff, f"the events from {_moment(cutoff)} on"
+    held = held_counts(np.bincount(data.people, minlength=data.n_people), share)
+    rows = random_rows(data, held, seed) if holdout == "random" else latest_rows(data, held)
+    return rows, int(data.times.max()), f"each person's {holdout} {share:.0%} of rows"
+
+
+def _moment(us: int) -> str:
+    return from_micros(us).isoformat(timespec="seconds")

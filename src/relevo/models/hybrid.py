@@ -19,10 +19,9 @@ import lightgbm
 import numpy as np
 import scipy.sparse as sp
 
-from relevo.domain.derived import from_micros
 from relevo.domain.model_records import CannotTrain
 from relevo.models.base import Artifact, Contribution, ItemFeatures, Model, People
-from relevo.models.holdouts import cutoff_of_latest, held_counts, latest_rows, random_rows
+from relevo.models.holdouts import HOLDOUTS, LABEL_SHARE, held_rows
 from relevo.models.interactions import Interactions
 from relevo.models.ranking_metrics import evaluate_rankings
 from relevo.models.topk import top_k
@@ -220,8 +219,8 @@ class HybridModel:
         footing (``validation``). Data that leaves nothing to learn from is ``CannotTrain``."""
         params = self.params
         share = params["label_share"] or LABEL_SHARE[params["holdout"]]
-        held, at, said = held_rows(data, params["holdout"], share, params["seed"])
-        snapshot = Snapshot.at(self.bases, data, items, held, at)
+        rows, at, said = held_rows(data, params["holdout"], share, params["seed"])
+        snapshot = Snapshot.at(self.bases, data, items, rows, at)
         if not snapshot.eligible.size:
             raise CannotTrain(
                 f"no person has events both besides {said} and new items in them: the ranker"
@@ -229,8 +228,8 @@ class HybridModel:
             )
         rng = np.random.default_rng(self.params["seed"])
         people = rng.permutation(snapshot.eligible)[: self.params["max_people"]]
-        held = len(people) // 5 if len(people) >= 10 else 0
-        x, y, groups = snapshot.examples(np.sort(people[held:]), self.params["per_source"])
+        measured = len(people) // 5 if len(people) >= 10 else 0  # people kept to validate
+        x, y, groups = snapshot.examples(np.sort(people[measured:]), self.params["per_source"])
         if not groups.size:
             raise CannotTrain(
                 f"no base proposed any item liked in {said}: the ranker has nothing to learn from"
@@ -249,11 +248,11 @@ class HybridModel:
         )
         ranker.fit(x, y, group=groups, feature_name=feature_names(self.bases))
         self.ranker = ranker.booster_
-        if held:
+        if measured:
             past = HybridModel(snapshot.bases, **self.params)
             past.ranker, past.facts = self.ranker, snapshot.facts
             self.validation = snapshot.validate(
-                np.sort(people[:held]), {**snapshot.bases, "hybrid": past}
+                np.sort(people[:measured]), {**snapshot.bases, "hybrid": past}
             )
         self.facts = Facts.of(data, items, int(data.times.max(initial=0)))
 
@@ -327,36 +326,6 @@ class HybridModel:
         return model
 
 
-HOLDOUTS = ("time", "random", "latest")
-"""How the hybrid hides the rows its ranker learns from: ``time``, every event from a moment on
-(how a deployed engine meets the future); ``random``, a random share of each person's rows (for
-data whose times mean little, such as ratings entered in one sitting); ``latest``, each
-person's latest share (what each does next, whenever that was)."""
-
-
-LABEL_SHARE = {"time": 0.1, "random": 0.2, "latest": 0.2}
-"""The share held out by default: the last 10% of the events, or 20% of each person's rows."""
-
-
-def held_rows(
-    data: Interactions, holdout: str, share: float, seed: int = 0
-) -> tuple[np.ndarray, int, str]:
-    """The rows hidden from the bases, whose likes label the ranker's examples; the moment
-    its features are computed at; and how to name those rows in an error."""
-    if not len(data):
-        raise CannotTrain("no interactions to learn from")
-    if holdout == "time":
-        cutoff = cutoff_of_latest(data, share)
-        return data.times >= cutoff, cutoff, f"the events from {_moment(cutoff)} on"
-    held = held_counts(np.bincount(data.people, minlength=data.n_people), share)
-    rows = random_rows(data, held, seed) if holdout == "random" else latest_rows(data, held)
-    return rows, int(data.times.max()), f"each person's {holdout} {share:.0%} of rows"
-
-
-def _moment(us: int) -> str:
-    return from_micros(us).isoformat(timespec="seconds")
-
-
 @dataclass(frozen=True)
 class Snapshot:
     """The world the ranker learns in: the bases fitted on the rows not held (``past``),
@@ -427,13 +396,13 @@ class Snapshot:
 
 
 def _fit_before(name: str, model: Model, past: Interactions, items: ItemFeatures) -> Model:
-    """A fresh copy of a base fitted on the events before the cut-off; one that cannot be is
+    """A fresh copy of a base fitted on the rows not held out; one that cannot be is
     ``CannotTrain`` naming it, since the ranker cannot be learned without it."""
     copy = fresh(model)
     try:
         copy.fit(past, items)
     except Exception as error:
         raise CannotTrain(
-            f"its base {name} could not be fitted on the events before the cut-off: {error}"
+            f"its base {name} could not be fitted on the rows not held out: {error}"
         ) from error
     return copy

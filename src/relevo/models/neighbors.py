@@ -1,10 +1,10 @@
 """Item-to-item neighbours (cosine over co-occurrence), RP3beta's random walks, and EASE, their
 closed-form cousin.
 
-Both learn an item x item weight matrix ``W`` and score a person as ``history @ W``, so a person
-seen a second ago is scored as well as one seen at training, and the part each history item
-plays in a score is one entry of ``W`` ("because you bought X"). Item-kNN also answers
-"similar items". Both keep only the strongest weights per item, which bounds the artifact and
+All three learn an item x item weight matrix ``W`` and score a person as ``history @ W``, so a
+person seen a second ago is scored as well as one seen at training, and the part each history
+item plays in a score is one entry of ``W`` ("because you bought X"). Item-kNN also answers
+"similar items". Each keeps only the strongest weights per item, which bounds the artifact and
 the cost of a score.
 """
 

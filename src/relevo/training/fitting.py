@@ -57,7 +57,7 @@ class Fits:
             )
 
 
-def check_params(params: Mapping[str, Mapping[str, float]]) -> None:
+def check_params(params: Mapping[str, Mapping[str, object]]) -> None:
     """Refuse, before any work, a parameter a model does not have, naming the ones it has."""
     problems = []
     for name, given in params.items():
@@ -75,7 +75,7 @@ def check_params(params: Mapping[str, Mapping[str, float]]) -> None:
         raise InvalidInput(problems)
 
 
-def build_model(name: str, params: Mapping[str, float], **parts: object) -> Model:
+def build_model(name: str, params: Mapping[str, object], **parts: object) -> Model:
     """A model of that name with these parameters (``parts``: a hybrid's bases)."""
     check_params({name: params})
     return MODEL_CLASSES[name](**params, **parts)
@@ -90,7 +90,7 @@ def needed_models(names: Iterable[str]) -> list[str]:
     wanted = list(dict.fromkeys(names))
     needed = [n for n in wanted if n != "hybrid"]
     if "hybrid" in wanted:
-        needed += [n for n in HYBRID_BASES if n not in needed] + ["hybrid"]
+        needed += [*(n for n in HYBRID_BASES if n not in needed), "hybrid"]
     return needed
 
 
@@ -98,7 +98,7 @@ def fit_models(
     names: Iterable[str],
     interactions: Interactions,
     items: ItemFeatures,
-    params: Mapping[str, Mapping[str, float]] | None = None,
+    params: Mapping[str, Mapping[str, object]] | None = None,
 ) -> Fits:
     """Fit each named model (and the bases a hybrid needs) on the same data, each with its
     ``params`` over its defaults. Parameters a model does not have stop the run before any
@@ -132,7 +132,7 @@ def _fit_hybrid(
 
 def _fit(
     name: str,
-    params: Mapping[str, float],
+    params: Mapping[str, object],
     interactions: Interactions,
     items: ItemFeatures,
     **parts: object,
@@ -145,7 +145,7 @@ def _fit(
         model.fit(interactions, items)
     except Exception as error:
         log.debug("%s could not be trained", name, exc_info=True)  # the trace, for debugging
-        return Failed(name, _reason(error))
+        return Failed(name, failure_reason(error))
     return Fitted(model, time.perf_counter() - started)
 
 
@@ -156,7 +156,7 @@ def _keep(fits: Fits, name: str, done: Fitted | Failed) -> None:
         fits.fitted[name] = done
 
 
-def _reason(error: Exception) -> str:
+def failure_reason(error: Exception) -> str:
     """One line a person can act on: a domain refusal's own words, else the error's type and
     message (a library's message alone, such as "kth out of bounds", hides what failed)."""
     text = " ".join(str(error).split())

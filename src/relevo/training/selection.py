@@ -38,10 +38,6 @@ class Selection:
     tuned: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: float = 0.0
 
-    @property
-    def score(self) -> float:
-        return self.metrics[self.winner][f"ndcg@{K}"]
-
 
 def select(
     split: Split,
@@ -86,6 +82,8 @@ def tuned_and_selected(
         split = validation_split(data, protocol)
     except ValueError as error:
         raise CannotTrain(f"no validation part: {error}") from None
+    if not len(split.people):
+        raise CannotTrain(f"the validation part ({split.description}) leaves nobody to measure")
     tuned = tune(split, items, needed_models(contenders), params)
     chosen = select(split, items, contenders, {**tuned, **params})
     return replace(chosen, tuned=tuned, seconds=time.perf_counter() - started)

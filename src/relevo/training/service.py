@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from relevo import __version__
 from relevo.decoding import InvalidInput
 from relevo.domain.model_names import AUTO, MODEL_NAMES, SELECTION_KIND
-from relevo.domain.model_records import CannotTrain, Failed, ModelRecord, NewModel
+from relevo.domain.model_records import Failed, ModelRecord, NewModel
 from relevo.domain.pseudonyms import Pseudonymizer
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
@@ -76,7 +76,7 @@ class TrainingService:
         data: TrainingData,
         names: Sequence[str],
         promote: bool = True,
-        params: Mapping[str, Mapping[str, float]] | None = None,
+        params: Mapping[str, Mapping[str, object]] | None = None,
     ) -> TrainingResult:
         """Fit, register (and promote) each named model that can be fitted, bases before the
         hybrid on them; report the others."""
@@ -130,12 +130,13 @@ class TrainingService:
         """Tune the bases and choose among ``models`` on a validation part of the data
         (``tuned_and_selected``): the choice (or why there is none) and the parameters to
         fit every model with."""
+        from relevo.training.fitting import failure_reason
         from relevo.training.selection import tuned_and_selected
 
         try:
             chosen = tuned_and_selected(data.interactions, data.items, models, protocol, params)
-        except CannotTrain as error:
-            return Failed(AUTO, str(error)), params
+        except Exception as error:  # no choice must never cost the run its models
+            return Failed(AUTO, failure_reason(error)), params
         return chosen, {**chosen.tuned, **params}
 
     def _register_choice(

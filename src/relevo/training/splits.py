@@ -103,13 +103,7 @@ def temporal_split(
         oldest = int(data.times.min())
         cut = oldest + share * (newest - oldest)
         kept = f"the last {1 - share:.0%} of the time span"
-    moment = datetime.fromtimestamp(cut / 1e6, UTC).isoformat(timespec="seconds")
-    return _split(
-        data,
-        data.times >= cut,
-        "temporal",
-        f"rows before {moment} to train, from then on ({kept}) to test",
-    )
+    return _from_moment(data, cut, kept)
 
 
 def leave_last_out(data: Interactions) -> Split:
@@ -188,11 +182,15 @@ def latest_events_split(data: Interactions, share: float) -> Split:
     (a live log after an import of old data), and measure models on those alone."""
     if len(data) == 0:
         raise ValueError("no interactions to split")
-    cut = cutoff_of_latest(data, share)
+    return _from_moment(data, cutoff_of_latest(data, share), f"the last {share:.0%} of the events")
+
+
+def _from_moment(data: Interactions, cut: float, kept: str) -> Split:
+    """A temporal split: rows before ``cut`` (microseconds) to train, the rest to test."""
     moment = datetime.fromtimestamp(cut / 1e6, UTC).isoformat(timespec="seconds")
     return _split(
         data,
         data.times >= cut,
         "temporal",
-        f"rows before {moment} to train, from then on (the last {share:.0%} of the events) to test",
+        f"rows before {moment} to train, from then on ({kept}) to test",
     )

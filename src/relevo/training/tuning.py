@@ -55,11 +55,11 @@ def tune(
             try:
                 model = build_model(name, setting)
                 model.fit(split.train, items)
+                found = evaluate_rankings(
+                    ranked(model, people, K), split.relevant, split.train.n_items, K
+                )
             except Exception:  # a setting the data cannot take is simply not chosen
                 continue
-            found = evaluate_rankings(
-                ranked(model, people, K), split.relevant, split.train.n_items, K
-            )
             scores.append((found[f"ndcg@{K}"], -position))
         if scores:
             chosen[name] = GRIDS[name][-max(scores)[1]]
