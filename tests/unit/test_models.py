@@ -197,3 +197,18 @@ def _rows(data: Interactions) -> list[tuple]:
         (str(data.person_ids[p]), str(data.item_ids[i]), float(w), int(t), None)
         for p, i, w, t in zip(data.people, data.items, data.weights, data.times, strict=True)
     ]
+
+
+def test_ease_models_only_its_most_liked_items_and_scores_the_others_zero() -> None:
+    """The dense Gram matrix grows with the square of the items modelled: ``max_items`` bounds
+    it to the most liked, and the rest get no weights (the other models serve them)."""
+    data, items = taste_data(60)
+    liked = np.diff(data.positives().tocsc().indptr)
+    model = EaseModel(max_items=3)
+    model.fit(data, items)
+    most = set(np.argsort(-liked, kind="stable")[:3].tolist())
+    rows, columns = model.weights.nonzero()
+    assert set(rows.tolist()) | set(columns.tolist()) <= most and len(rows) > 0
+    scores = model.score(People.of(data, np.arange(10)))
+    assert scores.shape == (10, data.n_items)
+    assert not scores[:, sorted(set(range(data.n_items)) - most)].any()

@@ -52,6 +52,19 @@ def keep_strongest(weights: sp.csr_matrix, per_row: int) -> sp.csr_matrix:
     )
 
 
+def most_liked(counts: np.ndarray, min_count: int, most: int) -> np.ndarray:
+    """Indices of the items liked by ``min_count`` people or more, at most the ``most`` liked
+    of them (the first index on a tie), in index order.
+
+    >>> most_liked(np.array([5, 1, 3, 3, 9]), min_count=2, most=3).tolist()
+    [0, 2, 4]
+    """
+    eligible = np.flatnonzero(counts >= min_count)
+    if len(eligible) > most:
+        eligible = np.sort(eligible[np.argsort(-counts[eligible], kind="stable")[:most]])
+    return eligible
+
+
 def _inverse_of_positive_definite(matrix: np.ndarray) -> np.ndarray:
     """The inverse of a symmetric positive definite matrix through its Cholesky factor: half
     the work of a general inverse, and the Gram matrix plus a ridge is always such a matrix.
@@ -210,18 +223,24 @@ class EaseModel(ItemToItemModel):
     """EASE (Steck, 2019): the item x item weights that best rebuild each person's history from
     the rest of it, with a zero diagonal, in closed form from the inverse of the regularized
     Gram matrix. Only items with at least ``min_count`` people are modelled (an item liked once
-    teaches nothing and costs a row of the inverse); ``keep`` weights are kept per item."""
+    teaches nothing and costs a row of the inverse), and of those the ``max_items`` most liked:
+    the Gram matrix is dense, so its memory grows with the square of the items modelled (10,000
+    items: 800 MB), and the rest are left to the other models. ``keep`` weights are kept per
+    item."""
 
     kind: ClassVar[str] = "ease"
 
-    def __init__(self, l2: float = 250.0, min_count: int = 2, keep: int = 1000) -> None:
-        super().__init__(l2=l2, min_count=min_count, keep=keep)
+    def __init__(
+        self, l2: float = 250.0, min_count: int = 2, keep: int = 1000, max_items: int = 10_000
+    ) -> None:
+        super().__init__(l2=l2, min_count=min_count, keep=keep, max_items=max_items)
 
     def fit(self, data: Interactions, items: ItemFeatures) -> None:
         self.item_ids = data.item_ids
         liked = data.positives().tocsc()
-        counts = np.diff(liked.indptr)
-        modelled = np.flatnonzero(counts >= self.params["min_count"])
+        modelled = most_liked(
+            np.diff(liked.indptr), self.params["min_count"], self.params["max_items"]
+        )
         sub = liked[:, modelled]
         gram = (sub.T @ sub).toarray().astype(np.float64)
         gram[np.diag_indices_from(gram)] += self.params["l2"]
