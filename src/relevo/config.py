@@ -57,7 +57,7 @@ class Settings(BaseSettings):
         {},
         description="how `relevo train` carves the part it chooses `auto`'s model on, by tenant"
         " id ('*': every tenant): 'temporal' (default: the last tenth of the events) or"
-        " 'random' (a random fifth of each person's rows, for data whose times mean little)",
+        " 'random' (a random tenth of each person's rows, for data whose times mean little)",
     )
     placements: dict[str, dict[str, Any]] = Field(
         {},

@@ -167,10 +167,10 @@ def matching_holdout(
 
 def validation_split(data: Interactions, protocol: str, seed: int = 0) -> Split:
     """The part of ``data`` a choice among models is measured on, the rest fitted on: the last
-    tenth of the events (``temporal``), a random fifth of each person's rows (``random``),
+    tenth of the events (``temporal``), a random tenth of each person's rows (``random``),
     or each person's last row (``leave_last_out``)."""
     if protocol == "random":
-        return random_split(data, ratio=0.8, seed=seed)
+        return random_split(data, ratio=0.9, seed=seed)
     if protocol == "leave_last_out":
         return leave_last_out(data)
     return latest_events_split(data, share=0.1)
