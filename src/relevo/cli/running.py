@@ -134,7 +134,7 @@ def _train_demo_models(relevo: Relevo, tenant: Tenant) -> None:
     others (a placement falls back when its model is missing), rather than not at all."""
     from relevo.training.data import from_log  # NumPy and SciPy: only when the demo trains
 
-    with console.status("training every model on the demo data (about half a minute)"):
+    with console.status("training every model and choosing auto on the demo data (about a minute)"):
         data = from_log(relevo.storage, tenant, interaction_weights(relevo.settings, "demo"))
         result = relevo.training.train(tenant, data, list(TRAIN_NAMES))
     trained = result.trained
