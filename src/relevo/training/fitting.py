@@ -99,17 +99,21 @@ def fit_models(
     interactions: Interactions,
     items: ItemFeatures,
     params: Mapping[str, Mapping[str, object]] | None = None,
+    fitted: Mapping[str, Fitted] | None = None,
 ) -> Fits:
     """Fit each named model (and the bases a hybrid needs) on the same data, each with its
-    ``params`` over its defaults. Parameters a model does not have stop the run before any
-    work (``InvalidInput``); a fit that fails is that model's failure alone, and a hybrid
-    whose base failed is failed too, since it cannot rank without it."""
+    ``params`` over its defaults; a model in ``fitted`` (fitted already on this data, with
+    these parameters) is taken as it is. Parameters a model does not have stop the run
+    before any work (``InvalidInput``); a fit that fails is that model's failure alone, and a
+    hybrid whose base failed is failed too, since it cannot rank without it."""
     params = params or {}
     check_params(params)
     fits = Fits({}, [])
     for name in needed_models(names):  # a hybrid comes last, after its bases
         given = params.get(name, {})
-        if name == "hybrid":
+        if fitted and name in fitted:
+            _keep(fits, name, fitted[name])
+        elif name == "hybrid":
             _keep(fits, name, _fit_hybrid(fits, given, interactions, items))
         else:
             _keep(fits, name, _fit(name, given, interactions, items))

@@ -19,7 +19,7 @@ from relevo.models.base import ItemFeatures, People
 from relevo.models.batch import ranked
 from relevo.models.interactions import Interactions
 from relevo.models.ranking_metrics import evaluate_rankings
-from relevo.training.fitting import fit_models, needed_models
+from relevo.training.fitting import Fitted, fit_models, needed_models
 from relevo.training.splits import Split, matching_holdout, validation_split
 from relevo.training.tuning import tune
 
@@ -44,15 +44,19 @@ def select(
     items: ItemFeatures,
     contenders: Sequence[str],
     params: Mapping[str, Mapping[str, object]] | None = None,
+    fitted: Mapping[str, Fitted] | None = None,
 ) -> Selection:
     """Fit each contender (and a hybrid's bases, which contend too) on the validation split's
     train part (``validation_split``), rank for its people, and choose the best NDCG@10 (the
-    first fitted, on a tie). A contender that cannot be fitted there is left out;
+    first fitted, on a tie). Models in ``fitted`` (the tuned bases, fitted on that part
+    already) are not fitted again. A contender that cannot be fitted there is left out;
     ``CannotTrain`` when none can be, or nobody can be measured."""
     if not len(split.people):
         raise CannotTrain(f"the validation part ({split.description}) leaves nobody to measure")
     started = time.perf_counter()
-    fits = fit_models(contenders, split.train, items, matching_holdout(params, split.protocol))
+    fits = fit_models(
+        contenders, split.train, items, matching_holdout(params, split.protocol), fitted
+    )
     people = People.of(split.train, split.people)
     metrics = {  # every model fitted: a hybrid's bases contend too, at no extra cost
         name: evaluate_rankings(
@@ -85,5 +89,5 @@ def tuned_and_selected(
     if not len(split.people):
         raise CannotTrain(f"the validation part ({split.description}) leaves nobody to measure")
     tuned = tune(split, items, needed_models(contenders), params)
-    chosen = select(split, items, contenders, {**tuned, **params})
-    return replace(chosen, tuned=tuned, seconds=time.perf_counter() - started)
+    chosen = select(split, items, contenders, {**tuned.settings, **params}, tuned.fitted)
+    return replace(chosen, tuned=tuned.settings, seconds=time.perf_counter() - started)

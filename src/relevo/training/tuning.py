@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from relevo.models.base import ItemFeatures, People
 from relevo.models.batch import ranked
 from relevo.models.ranking_metrics import evaluate_rankings
-from relevo.training.fitting import build_model
+from relevo.training.fitting import Fitted, build_model
 from relevo.training.splits import Split
 
 K = 10
@@ -32,26 +33,36 @@ GRIDS: dict[str, list[dict[str, float]]] = {
 """The settings tried per base, the default among them; popularity's 100,000 days is all-time."""
 
 
+@dataclass(frozen=True)
+class Tuned:
+    """Each tuned base's best setting, and the base fitted at it on the validation part's
+    train rows (what a choice on the same part may use rather than fit again)."""
+
+    settings: dict[str, dict[str, float]] = field(default_factory=dict)
+    fitted: dict[str, Fitted] = field(default_factory=dict)
+
+
 def tune(
     split: Split,
     items: ItemFeatures,
     names: list[str],
     given: Mapping[str, Mapping[str, object]],
     budget_s: float = BUDGET_S,
-) -> dict[str, dict[str, float]]:
+) -> Tuned:
     """The best setting of each named base with a grid and no parameter given, by NDCG@10 on
     ``split`` (the first tried wins a tie); a base whose every setting fails keeps its
     defaults, and settings not tried within ``budget_s`` are skipped."""
     deadline = time.perf_counter() + budget_s
     people = People.of(split.train, split.people)
-    chosen: dict[str, dict[str, float]] = {}
+    tuned = Tuned()
     for name in names:
         if name not in GRIDS or given.get(name):
             continue
-        scores: list[tuple[float, int]] = []
+        best: tuple[float, int, Fitted] | None = None
         for position, setting in enumerate(GRIDS[name]):
             if time.perf_counter() > deadline:
                 break
+            started = time.perf_counter()
             try:
                 model = build_model(name, setting)
                 model.fit(split.train, items)
@@ -60,7 +71,10 @@ def tune(
                 )
             except Exception:  # a setting the data cannot take is simply not chosen
                 continue
-            scores.append((found[f"ndcg@{K}"], -position))
-        if scores:
-            chosen[name] = GRIDS[name][-max(scores)[1]]
-    return chosen
+            score = (found[f"ndcg@{K}"], -position)
+            if best is None or score > best[:2]:
+                best = (*score, Fitted(model, time.perf_counter() - started))
+        if best is not None:
+            tuned.settings[name] = GRIDS[name][-best[1]]
+            tuned.fitted[name] = best[2]
+    return tuned
