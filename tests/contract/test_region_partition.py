@@ -9,7 +9,7 @@ import pytest
 from relevo.domain.derived import DAY_US, derive, micros
 from relevo.domain.events import DEFAULT_WEIGHTS, Event
 from relevo.domain.people import PersonAttributes
-from relevo.domain.person_state import PersonState, Session
+from relevo.domain.person_state import PersonState, Session, seen_items
 from relevo.domain.violations import Violation
 from relevo.ports import NewQuarantineRecord, iterate_activity, iterate_log
 
@@ -241,7 +241,7 @@ def test_person_state_reads_everything_a_decision_needs_at_once(storage, tenant)
     with partition.transaction() as writer:
         writer.apply(derive(events[3:], 10, DEFAULT_WEIGHTS, FACETS), 10)
     found = partition.person_state("u:p1", micros(T))
-    assert found.recent == partition.recent_items("u:p1")
+    assert found.recent == seen_items(partition.recent_items("u:p1"))
     assert [r.item_id for r in found.recent] == ["c", "b", "a"]
     at = micros(T)
     assert found.sessions == [Session("s2", at, at + 5_000_000, ["b", "a"])]

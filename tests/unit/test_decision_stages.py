@@ -21,9 +21,9 @@ from relevo.decide.promoted import ServingModel
 from relevo.decide.ranking import Ranking
 from relevo.decide.reuse import Reuse
 from relevo.domain.decisions import Decision, DecisionRequest, Filters
-from relevo.domain.derived import RecentItem, micros
+from relevo.domain.derived import micros
 from relevo.domain.items import Item
-from relevo.domain.person_state import PersonState
+from relevo.domain.person_state import PersonState, SeenItem
 from relevo.domain.policy import Audience
 from relevo.domain.strategies import strategies
 from relevo.domain.tenants import Tenant
@@ -68,7 +68,7 @@ class FakePartition:
     def act(self, person: str, item_id: str) -> None:
         """The person acts: a new state, one version on."""
         old = self.states.get(person, PersonState())
-        recent = [RecentItem(micros(NOW), f"e{old.version + 1}", item_id, "purchase"), *old.recent]
+        recent = [SeenItem(micros(NOW), item_id, "purchase"), *old.recent]
         self.states[person] = PersonState(recent=recent, version=old.version + 1)
         self.remembered.discard(person)
 

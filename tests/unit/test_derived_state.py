@@ -20,7 +20,7 @@ from relevo.domain.derived import (
 )
 from relevo.domain.events import DEFAULT_WEIGHTS, Event
 from relevo.domain.people import PersonAttributes
-from relevo.domain.person_state import Session, person_state, sessions_of
+from relevo.domain.person_state import SeenItem, Session, person_state, sessions_of
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY0 = micros(T0) // DAY_US
@@ -179,19 +179,18 @@ def test_each_days_thousandths_are_summed_exactly_before_decay() -> None:
 
 def test_sessions_group_recent_items_newest_first() -> None:
     recent = [
-        RecentItem(50, "e5", "e", "view", "s3"),
-        RecentItem(40, "e4", "d", "click", "s1"),
-        RecentItem(30, "e3", "c", "view"),
-        RecentItem(20, "e2", "b", "view", "s1"),
-        RecentItem(10, "e1", "a", "view", "s2"),
+        SeenItem(50, "e", "view", "s3"),
+        SeenItem(40, "d", "click", "s1"),
+        SeenItem(30, "c", "view"),
+        SeenItem(20, "b", "view", "s1"),
+        SeenItem(10, "a", "view", "s2"),
     ]
     assert sessions_of(recent) == [
         Session("s3", 50, 50, ["e"]),
         Session("s1", 20, 40, ["d", "b"]),
         Session("s2", 10, 10, ["a"]),
     ]
-    assert sessions_of(reversed(recent)) == sessions_of(recent)
-    assert sessions_of([RecentItem(1, "e", "a", "view")]) == []
+    assert sessions_of([SeenItem(1, "a", "view")]) == []
 
 
 def test_person_state_keeps_the_best_twenty_positive_affinities_rounded() -> None:

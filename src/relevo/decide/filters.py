@@ -15,8 +15,9 @@ from relevo.decide.fallbacks import Fallbacks
 from relevo.decide.person import Person
 from relevo.decide.shaping import reorders
 from relevo.domain.decisions import FilterReport
-from relevo.domain.derived import RecentItem, micros
+from relevo.domain.derived import micros
 from relevo.domain.items import Item
+from relevo.domain.person_state import SeenItem
 from relevo.domain.policy import apply_checks, policy_checks, request_checks, unrestricted
 from relevo.domain.strategies import Strategy
 
@@ -103,7 +104,7 @@ def merge(first: list[FilterReport], second: list[FilterReport]) -> list[FilterR
     return [FilterReport(name, removed) for name, removed in totals.items()]
 
 
-def seen_lately(recent: list[RecentItem], strategy: Strategy, now: datetime) -> set[str]:
+def seen_lately(recent: list[SeenItem], strategy: Strategy, now: datetime) -> set[str]:
     """What the person saw within the placement's window, when it excludes what was seen."""
     if not strategy.exclude_seen:
         return set()

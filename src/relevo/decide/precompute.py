@@ -23,7 +23,7 @@ from relevo.decide.promoted import ServingModel, ServingState
 from relevo.decide.ranking import people_of, rankings, score, stack
 from relevo.decide.reasons import explain_ahead
 from relevo.domain.derived import micros
-from relevo.domain.person_state import PersonState
+from relevo.domain.person_state import PersonState, seen_items
 from relevo.domain.strategies import Ranker
 from relevo.domain.tenants import Tenant
 from relevo.monitoring import PRECOMPUTED, release_free_memory
@@ -100,7 +100,7 @@ class Precomputer:
                 continue
             partition = self._storage.partition(tenant.tenant_id, region)
             version = partition.person_version(person)  # first: a later event makes it stale
-            recent = partition.recent_items(person)
+            recent = seen_items(partition.recent_items(person))
             try:
                 one = people_of(served, recent, region, self._weights_for(tenant.tenant_id))
                 outcome = score(served, one, None, ranker.sources)

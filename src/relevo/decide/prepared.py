@@ -23,8 +23,9 @@ from relevo.decide.reasons import NEW_FOR, Reasons
 from relevo.decide.shaping import Draw
 from relevo.decide.trace import Record, Shown, answer_trace, prepared_trace
 from relevo.domain.decisions import Decision, RecommendedItem, ShownItems, Trace
-from relevo.domain.derived import DAY_US, RecentItem, micros
+from relevo.domain.derived import DAY_US, micros
 from relevo.domain.items import Item
+from relevo.domain.person_state import SeenItem
 from relevo.domain.strategies import Strategy
 from relevo.monitoring import ANSWERS, DECISIONS, FILTER_REMOVED, AnswerMarks
 from relevo.ports import SharedTrace
@@ -152,7 +153,7 @@ def shown_items(
 def valid_until(
     now: datetime,
     allowed: Allowed,
-    recent: list[RecentItem],
+    recent: list[SeenItem],
     strategy: Strategy,
     chosen: list[str],
     catalog: Mapping[str, Item],

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from relevo.decide.promoted import ServingModel
-from relevo.domain.derived import RecentItem
+from relevo.domain.person_state import SeenItem
 from relevo.models.abilities import Ranks
 from relevo.models.base import People
 
@@ -36,7 +36,7 @@ class Ranking:
 
 
 def people_of(
-    served: ServingModel, recent: list[RecentItem], region: str, weights: Mapping[str, float]
+    served: ServingModel, recent: list[SeenItem], region: str, weights: Mapping[str, float]
 ) -> People:
     """The person as the model sees them: their recent items, weighted by event type."""
     known = [(served.index[r.item_id], r) for r in recent if r.item_id in served.index]

@@ -14,9 +14,8 @@ from datetime import datetime, timedelta
 
 from relevo.decide.promoted import ServingModel
 from relevo.decide.ranking import Ranking
-from relevo.domain.derived import RecentItem
 from relevo.domain.items import Item
-from relevo.domain.person_state import PersonState
+from relevo.domain.person_state import PersonState, SeenItem
 from relevo.models.abilities import Composite
 from relevo.models.base import Model, People
 
@@ -93,7 +92,7 @@ def because(
     item_sources: tuple[str, ...],
     served: ServingModel | None,
     people: Callable[[], People] | None,
-    recent: Mapping[str, RecentItem],
+    recent: Mapping[str, SeenItem],
     catalog: Mapping[str, Item],
 ) -> str | None:
     """ "Because you bought X": the history item that adds most to a personal model's score."""
@@ -125,7 +124,7 @@ def explain_ahead(
     ranking: Ranking,
     served: ServingModel,
     person: People,
-    recent: list[RecentItem],
+    recent: list[SeenItem],
     catalog: Mapping[str, Item],
 ) -> None:
     """Find the "Because you..." of a ranking's first items while it is precomputed, in the

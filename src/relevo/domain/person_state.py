@@ -21,13 +21,23 @@ from relevo.domain.derived import (
     add_decayed,
     best,
     decay_factor,
-    recency,
 )
 from relevo.domain.people import PersonAttributes, merge_attributes
 
 AFFINITY_KINDS = ("category", "tag")
 TOP_AFFINITIES = 20
 """Affinities kept per kind: enough to rank and explain by, small enough to log in a trace."""
+
+
+class SeenItem(msgspec.Struct, frozen=True, gc=False):
+    """A recent item as a decision reads it: the stored ``RecentItem`` without its event id,
+    which only orders merges in storage; kept in memory for every asking person, a unique
+    event id was the largest part of each item."""
+
+    occurred_at_us: int
+    item_id: str
+    type: str
+    session_id: str | None = None
 
 
 class Session(msgspec.Struct, frozen=True, gc=False):
@@ -56,10 +66,8 @@ class PersonState(msgspec.Struct, frozen=True, gc=False):
     Not tracked by the garbage collector (``gc=False``), like the decisions that keep it.
     """
 
-    recent: list[RecentItem] = []
+    recent: list[SeenItem] = []
     """Newest first, as ``RegionPartition.recent_items`` returns them."""
-    sessions: list[Session] = []
-    """Newest first; recent items without a session are in none."""
     affinities: dict[str, dict[str, float]] = {}
     """Kind (``category``, ``tag``) to key to decayed weight, best first, positive only."""
     counters: dict[str, int] = {}
@@ -71,20 +79,26 @@ class PersonState(msgspec.Struct, frozen=True, gc=False):
     """Grows whenever anything above changes (0: nothing stored): a decision worked out for
     the person stays valid while it is the same."""
 
+    @property
+    def sessions(self) -> list[Session]:
+        """Newest first; recent items without a session are in none. Derived when read (by
+        traces and the state API), not kept with each state."""
+        return sessions_of(self.recent)
 
-def sessions_of(recent: Iterable[RecentItem]) -> list[Session]:
-    """Group recent items by session, newest session first (ties by session id).
+
+def sessions_of(recent: Iterable[SeenItem]) -> list[Session]:
+    """Group recent items (newest first) by session, newest session first (ties by session id).
 
     A session shows only the items whose latest event fell in it: an item seen again in a later
     visit has moved to that visit.
 
-    >>> recent = [RecentItem(5, "e3", "c", "view", "s2"), RecentItem(4, "e2", "b", "view"),
-    ...           RecentItem(3, "e1", "a", "view", "s1"), RecentItem(2, "e0", "d", "view", "s2")]
+    >>> recent = [SeenItem(5, "c", "view", "s2"), SeenItem(4, "b", "view"),
+    ...           SeenItem(3, "a", "view", "s1"), SeenItem(2, "d", "view", "s2")]
     >>> [(s.session_id, s.first_at_us, s.last_at_us, s.item_ids) for s in sessions_of(recent)]
     [('s2', 2, 5, ['c', 'd']), ('s1', 3, 3, ['a'])]
     """
-    grouped: dict[str, list[RecentItem]] = {}
-    for entry in sorted(recent, key=recency, reverse=True):
+    grouped: dict[str, list[SeenItem]] = {}
+    for entry in recent:
         if entry.session_id is not None:
             grouped.setdefault(entry.session_id, []).append(entry)
     sessions = [
@@ -99,21 +113,20 @@ def sessions_of(recent: Iterable[RecentItem]) -> list[Session]:
     return sorted(sessions, key=lambda s: (s.last_at_us, s.session_id), reverse=True)
 
 
-def shared_strings(recent: list[RecentItem]) -> list[RecentItem]:
-    """The same items, with their item ids, types and session ids as shared (interned)
-    strings. A read decodes a fresh copy of each, and the states kept in memory then held
-    thousands of copies of the same few: a third of a state's size, on Online Retail.
+def seen_items(recent: list[RecentItem]) -> list[SeenItem]:
+    """Stored recent items as a decision reads them: without event ids, and with item ids,
+    types and session ids as shared (interned) strings. A read decodes a fresh copy of each,
+    and the states kept in memory then held thousands of copies of the same few.
 
     >>> read = [RecentItem(2, "e2", "".join(["i", "1"]), "view", "s"), RecentItem(1, "e1", "i1", "view", "s")]
-    >>> shared = shared_strings(read)
-    >>> shared == read, shared[0].item_id is shared[1].item_id is sys.intern("i1")
-    (True, True)
+    >>> seen = seen_items(read)
+    >>> seen[0], seen[0].item_id is seen[1].item_id is sys.intern("i1")
+    (SeenItem(occurred_at_us=2, item_id='i1', type='view', session_id='s'), True)
     """
     intern = sys.intern
     return [
-        RecentItem(
+        SeenItem(
             r.occurred_at_us,
-            r.event_id,
             intern(r.item_id),
             intern(r.type),
             None if r.session_id is None else intern(r.session_id),
@@ -155,7 +168,6 @@ def person_state(
         kind: dict(best({k: round(v, 4) for k, v in found.items()}, TOP_AFFINITIES))
         for kind, found in scores.items()
     }
-    recent = shared_strings(recent)
     if recent:
         updated["recent_items"] = recent[0].occurred_at_us
     put_attributes, put_at = put if put is not None else (None, 0)
@@ -163,8 +175,7 @@ def person_state(
     if stamps:
         updated["attributes"] = max(stamps)
     return PersonState(
-        recent=recent,
-        sessions=sessions_of(recent),
+        recent=seen_items(recent),
         affinities=affinities,
         counters=dict(sorted(counters.items())),
         attributes=merge_attributes(put_attributes, put_at, by_events),
