@@ -48,6 +48,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from processes import rss_mb
 from serving.client import Connection, http_request, run_async
 from serving.common import HOST, keep, percentile, rounded, status
 from serving.options import benchmark_parser, positive
@@ -89,30 +90,6 @@ ANSWER = msgspec.json.Decoder(Answer)
 
 
 # --- the server's memory and caches -------------------------------------------------------
-
-
-def rss_mb(pid: int) -> float | None:
-    """Resident memory of a process and all its descendants (VmRSS), in MB; None once gone."""
-    total, pending, seen = 0, [pid], set()
-    while pending:
-        current = pending.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        try:
-            status_text = Path(f"/proc/{current}/status").read_text()
-        except OSError:
-            if current == pid:
-                return None
-            continue
-        found = re.search(r"^VmRSS:\s+(\d+) kB", status_text, re.M)
-        total += int(found[1]) if found else 0
-        for task in Path(f"/proc/{current}/task").glob("*/children"):
-            try:
-                pending += [int(child) for child in task.read_text().split()]
-            except (OSError, ValueError):
-                continue
-    return total / 1024
 
 
 def process_figures(pid: int) -> dict[str, float | int | None]:

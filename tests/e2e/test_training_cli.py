@@ -68,10 +68,10 @@ def test_promote_and_rollback_change_what_recommend_batch_uses(cli, tmp_path) ->
 
 
 def _shop_of_generated_data(cli, tmp_path) -> None:
-    """Tenant ``shop`` with a generated catalog and 300 people's events."""
+    """Tenant ``shop`` with a generated catalog and 600 people's events."""
     cli.create_tenant("shop", "eu")
     data = tmp_path / "generated"
-    cli.run("generate", str(data), "--people", "300", "--items", "80")
+    cli.run("generate", str(data), "--people", "600", "--items", "80")
     cli.run("items", "import", str(data / "items.jsonl"), "-t", "shop")
     cli.run("import", str(data / "events.jsonl"), "-t", "shop")
 

@@ -221,9 +221,12 @@ def generate_command(
     people: int = typer.Option(2_000, min=10, max=1_000_000),
     items_count: int = typer.Option(1_000, "--items", min=10, max=1_000_000),
     seed: int = typer.Option(7),
+    events: int | None = typer.Option(
+        None, min=10, max=100_000_000, help="About how many events (default: about 24 a person)."
+    ),
 ) -> None:
     """Write a realistic synthetic data set (tastes, categories, sessions, regions, guests)."""
     from relevo.synthetic import generate
 
-    counts = generate(out_dir, people=people, items=items_count, seed=seed)
+    counts = generate(out_dir, people=people, items=items_count, seed=seed, events=events)
     out.print(f"wrote {counts['items']:,} items and {counts['events']:,} events to {out_dir}")
