@@ -21,6 +21,7 @@ Setup at full scale (generate and import) takes several minutes. Talks only to 1
 
     .venv/bin/python benchmarks/models.py [--json] [--only scale|retail] [--data PATH]
         [--items 100000] [--people 300000] [--events 3000000] [--seed 7] [--decisions 10000]
+        [--keep-dir DIR]
 """
 
 from __future__ import annotations
@@ -100,30 +101,45 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--events", type=positive(int), default=3_000_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--decisions", type=positive(int), default=10_000)
+    parser.add_argument(
+        "--keep-dir",
+        type=Path,
+        metavar="DIR",
+        help="set each data set up in DIR/<name> and keep it; one set up there before is"
+        " trained and served again without generating or importing",
+    )
     return parser.parse_args(argv)
 
 
-def generated(args: argparse.Namespace, folder: Path, env: dict[str, str]) -> tuple[DataSet, float]:
-    """The large data set, written by ``relevo generate``; and the seconds that took."""
-    started = time.perf_counter()
-    sizes = ["--people", str(args.people), "--items", str(args.items)]
-    more = ["--events", str(args.events), "--seed", str(args.seed)]
-    status.print(f"relevo generate {' '.join(sizes + more)}")
-    run_relevo(["generate", str(folder), *sizes, *more], env, folder.parent)
-    label = f"generated ({args.people:,} people, {args.items:,} items)"
-    data = DataSet(label, folder / "events.jsonl", folder / "items.jsonl", None, SYNTHETIC_REGIONS)
-    return data, time.perf_counter() - started
+def data_set(label: str, args: argparse.Namespace, data_dir: Path) -> DataSet:
+    """``scale``: the data ``relevo generate`` writes under ``data_dir``; ``retail``: Online
+    Retail, or the serving benchmarks' synthetic set where it is absent."""
+    if label == "retail":
+        return choose_data(args.data.resolve(), data_dir)
+    folder = data_dir / SYNTHETIC_DIR
+    return DataSet(
+        f"generated ({args.people:,} people, {args.items:,} items)",
+        folder / "events.jsonl",
+        folder / "items.jsonl",
+        None,
+        SYNTHETIC_REGIONS,
+    )
 
 
-def retail(args: argparse.Namespace, data_dir: Path, env: dict[str, str]) -> tuple[DataSet, float]:
-    """Online Retail, or the serving benchmarks' synthetic set where it is absent."""
-    data = choose_data(args.data.resolve(), data_dir)
+def generate(label: str, args: argparse.Namespace, data_dir: Path, env: dict[str, str]) -> float:
+    """Write the data set's files with ``relevo generate``, if it has to be; the seconds taken."""
+    data = data_set(label, args, data_dir)
     if data.preset is not None:
-        return data, 0.0
-    sizes = ["--people", str(SYNTHETIC_PEOPLE), "--items", str(SYNTHETIC_ITEMS)]
+        return 0.0
+    if label == "scale":
+        sizes = ["--people", str(args.people), "--items", str(args.items)]
+        sizes += ["--events", str(args.events), "--seed", str(args.seed)]
+    else:
+        sizes = ["--people", str(SYNTHETIC_PEOPLE), "--items", str(SYNTHETIC_ITEMS)]
+    status.print(f"relevo generate {' '.join(sizes)}")
     started = time.perf_counter()
-    run_relevo(["generate", str(data_dir / SYNTHETIC_DIR), *sizes], env, data_dir)
-    return data, time.perf_counter() - started
+    run_relevo(["generate", str(data.events.parent), *sizes], env, data_dir)
+    return time.perf_counter() - started
 
 
 def load(data: DataSet, env: dict[str, str], cwd: Path) -> dict[str, float]:
@@ -202,22 +218,40 @@ def serve(part: Part, env: dict[str, str], cwd: Path, users: list[str], decision
 
 
 def measure(label: str, args: argparse.Namespace) -> Part:
-    """Set up one data set in a fresh data dir, train, and serve."""
-    with tempfile.TemporaryDirectory(prefix=f"relevo-models-{label}-") as scratch:
-        data_dir = Path(scratch)
-        env = relevo_env(data_dir)
-        if label == "scale":
-            data, made = generated(args, data_dir / SYNTHETIC_DIR, env)
+    """Set up one data set in a fresh data dir (or reuse the one kept under ``--keep-dir``),
+    train, and serve."""
+    with ExitStack() as stack:
+        if args.keep_dir:
+            data_dir = args.keep_dir.resolve() / label
+            data_dir.mkdir(parents=True, exist_ok=True)
         else:
-            data, made = retail(args, data_dir, env)
-        part = Part(data.label)
-        part.setup_s = {"generate": round(made, 1)} | load(data, env, data_dir)
+            prefix = f"relevo-models-{label}-"
+            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+        env = relevo_env(data_dir)
+        part, data = set_up(label, args, data_dir, env)
         users, items = read_people_and_items(data)
         part.people, part.items = len(users), len(items)
         took, peak = measured_train(env, data_dir)
         part.train_s, part.train_peak_rss_mb = round(took, 1), round(peak, 1)
         serve(part, env, data_dir, users, args.decisions)
     return part
+
+
+def set_up(
+    label: str, args: argparse.Namespace, data_dir: Path, env: dict[str, str]
+) -> tuple[Part, DataSet]:
+    """The data set imported into ``data_dir``: now, or by an earlier run that kept it (its
+    ``setup.json`` says so, with the seconds each step took then)."""
+    done = data_dir / "setup.json"
+    if done.is_file():
+        status.print(f"reusing {data_dir}: set up before")
+        kept = json.loads(done.read_text())
+        return Part(kept["label"], setup_s=kept["setup_s"]), data_set(label, args, data_dir)
+    made = generate(label, args, data_dir, env)
+    data = data_set(label, args, data_dir)
+    part = Part(data.label, setup_s={"generate": round(made, 1)} | load(data, env, data_dir))
+    done.write_text(json.dumps({"label": part.label, "setup_s": part.setup_s}))
+    return part, data
 
 
 def figures(parts: dict[str, Part]) -> dict[str, object]:
