@@ -147,6 +147,9 @@ def test_training_registers_lineage_and_a_hybrid_that_loads_with_its_bases(relev
     assert "ndcg@10" in hybrid.metrics and "ndcg@10" in records["ease"].metrics
     _, loaded = relevo.model_loader.load(tenant, "hybrid")
     assert set(loaded.bases) == set(HYBRID_BASES)
+    _, itemknn = relevo.model_loader.load(tenant, "itemknn")
+    assert loaded.bases["itemknn"] is itemknn  # one copy of a base in memory, not two
+    assert relevo.model_loader.load(tenant, "hybrid")[1] is loaded
     answer = relevo.training.recommend_batch(
         tenant, loaded, source, ["u0", "u1", "nobody"], k=3, pseudonymous=False
     )

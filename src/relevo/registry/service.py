@@ -146,6 +146,12 @@ class RegistryService:
         Raises ``CorruptArtifact`` if the stored files no longer match the record: the caller
         (serving) falls back rather than answer with a model nobody evaluated.
         """
+        record = self.loadable(tenant, name, version)
+        return record, self._registry(tenant).files(name, record.version)
+
+    def loadable(self, tenant: Tenant, name: str, version: int | None = None) -> ModelRecord:
+        """The record ``load`` would load (by default the promoted version), without reading
+        its files."""
         registry = self._registry(tenant)
         if version is not None:
             record = self._record(tenant, registry, name, version)
@@ -165,7 +171,7 @@ class RegistryService:
                     "No promoted version",
                 )
             record = promoted
-        return record, registry.files(name, record.version)
+        return record
 
     @staticmethod
     def _record(tenant: Tenant, registry: ModelRegistry, name: str, version: int) -> ModelRecord:
