@@ -26,11 +26,12 @@ from relevo.domain.derived import micros
 from relevo.domain.person_state import PersonState, seen_items
 from relevo.domain.strategies import Ranker
 from relevo.domain.tenants import Tenant
+from relevo.models.base import spans
 from relevo.monitoring import PRECOMPUTED, release_free_memory
 from relevo.ports import Storage
 
 TRIM_EVERY_S = 30.0
-BATCH = 256  # people ranked in one model call
+BATCH = 256  # people ranked in one model call, fewer for a large catalog (``spans``)
 
 
 class Precomputer:
@@ -62,8 +63,8 @@ class Precomputer:
         done = 0
         for region in tenant.regions:
             people = self._storage.partition(tenant.tenant_id, region).recent_people(limit)
-            for start in range(0, len(people), BATCH):
-                chunk = people[start : start + BATCH]
+            for start, end in spans(len(people), len(served.index), BATCH):
+                chunk = people[start:end]
                 self._rank_batch(tenant, ranker, served, region, chunk)
                 done += len(chunk)
                 PRECOMPUTED.inc(len(chunk))

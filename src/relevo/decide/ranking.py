@@ -16,6 +16,7 @@ from relevo.decide.promoted import ServingModel
 from relevo.domain.person_state import SeenItem
 from relevo.models.abilities import Ranks
 from relevo.models.base import People
+from relevo.models.topk import top_k
 
 POOL = 200  # ranked candidates kept for filtering, so filters rarely leave fewer than k
 
@@ -146,7 +147,8 @@ def _ranking(
     proposed_by: dict[str, list[str]] | None,
     candidates: list[str] | None,
 ) -> Ranking:
-    order = np.argsort(-row, kind="stable")[:POOL]
+    order = top_k(row, POOL)  # a partial sort: a catalog of 100,000 is not sorted whole
+    order = order[order >= 0]  # -1: fewer than POOL items with a score above -inf
     ranked = {str(ids[i]): float(row[i]) for i in order if np.isfinite(row[i]) and row[i] > floor}
     fixed = (served.record.name,)
     shared: dict[Sources, Sources] = {}  # each set of sources made once

@@ -165,6 +165,22 @@ class Model(Protocol):
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
+SCORES_AT_ONCE = 4_000_000
+"""Scores (people x items) worked out at once, at most, where many people are scored: each
+dense (people x catalog) array then stays near 16 MB, whatever the catalog's size."""
+
+
+def spans(people: int, items: int, most: int = 512) -> list[tuple[int, int]]:
+    """(start, end) of the chunks ``people`` are scored in: ``most`` at a time, fewer when
+    the catalog is so large that their scores would pass ``SCORES_AT_ONCE``.
+
+    >>> spans(5, 1_000), spans(5, 2_000_000)
+    ([(0, 5)], [(0, 2), (2, 4), (4, 5)])
+    """
+    size = max(1, min(most, SCORES_AT_ONCE // max(items, 1)))
+    return [(start, min(start + size, people)) for start in range(0, people, size)]
+
+
 def float32s(values: Sequence[float]) -> np.ndarray:
     """Float32 of values any float64 may hold (a price of 1e308 is valid), clipped to float32's
     range so that a huge value stays the largest, not infinity with an overflow warning.

@@ -11,11 +11,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from relevo.models.base import Model, People
+from relevo.models.base import Model, People, spans
 from relevo.models.interactions import Interactions
 from relevo.models.topk import top_k
-
-CHUNK = 512
 
 
 def ranked(model: Model, people: People, k: int) -> np.ndarray:
@@ -23,7 +21,7 @@ def ranked(model: Model, people: People, k: int) -> np.ndarray:
     memory: what evaluation and selection measure."""
     found = [
         top_k(model.score(chunk), k, exclude=chunk.history)
-        for chunk in (people.part(start, start + CHUNK) for start in range(0, len(people), CHUNK))
+        for chunk in (people.part(*span) for span in spans(len(people), len(model.item_ids)))
     ]
     return np.vstack(found) if found else np.empty((0, k), dtype=np.int64)
 
@@ -34,8 +32,8 @@ def top_items(
     """(position in ``people``, item id, rank from 1, score) of each person's top ``k`` unseen."""
     align = _alignment(data.item_ids, model.item_ids)
     rows: list[tuple[int, str, int, float]] = []
-    for start in range(0, len(people), CHUNK):
-        batch = _in_vocabulary(People.of(data, people[start : start + CHUNK]), align, model)
+    for start, end in spans(len(people), len(model.item_ids)):
+        batch = _in_vocabulary(People.of(data, people[start:end]), align, model)
         scores = model.score(batch)
         for offset, (best, row) in enumerate(
             zip(top_k(scores, k, exclude=batch.history), scores, strict=True)

@@ -20,14 +20,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from relevo.domain.model_records import CannotTrain
-from relevo.models.base import Artifact, Contribution, ItemFeatures, Model, People
+from relevo.models.base import Artifact, Contribution, ItemFeatures, Model, People, spans
+from relevo.models.batch import ranked
 from relevo.models.holdouts import HOLDOUTS, LABEL_SHARE, held_rows
 from relevo.models.interactions import Interactions
 from relevo.models.ranking_metrics import evaluate_rankings
 from relevo.models.topk import top_k
 
 DAY_US = 86_400 * 1_000_000
-CHUNK = 512  # people scored at once: bounds the (people x catalog) arrays in memory
 
 
 def fresh(model: Model) -> Model:
@@ -280,8 +280,8 @@ class HybridModel:
         width = facts.item_people.size if items is None else len(items)
         out = np.full((len(people), width), -np.inf, dtype=np.float32)
         proposed: dict[str, list[np.ndarray]] = {name: [] for name in self.bases}
-        for start in range(0, len(people), CHUNK):
-            chunk = people.part(start, start + CHUNK)
+        for start, end in spans(len(people), facts.item_people.size):
+            chunk = people.part(start, end)
             found: dict[str, np.ndarray] = {}
             rows, cols, x = candidate_features(
                 self.bases, chunk, facts, self.params["per_source"], items, found, sources
@@ -368,8 +368,8 @@ class Snapshot:
         people with no positive candidate (or none at all) give none."""
         xs = [np.empty((0, 2 * len(self.bases) + len(FACT_FEATURES)), dtype=np.float32)]
         ys, groups = [np.empty(0, dtype=np.float32)], [np.empty(0, dtype=np.int64)]
-        for start in range(0, len(people), CHUNK):
-            chunk = people[start : start + CHUNK]
+        for start, end in spans(len(people), self.past.n_items):
+            chunk = people[start:end]
             rows, cols, x = candidate_features(
                 self.bases, People.of(self.past, chunk), self.facts, per_source
             )
@@ -388,9 +388,7 @@ class Snapshot:
         batch = People.of(self.past, people)
         relevant = [self.new[p].indices for p in people]
         return {
-            name: evaluate_rankings(
-                top_k(model.score(batch), k, exclude=batch.history), relevant, self.past.n_items, k
-            )
+            name: evaluate_rankings(ranked(model, batch, k), relevant, self.past.n_items, k)
             for name, model in models.items()
         }
 
