@@ -10,7 +10,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: demo test lint format install clean bench bench-serve bench-traces bench-exploration bench-soak
+.PHONY: demo test lint format install clean bench bench-serve bench-traces bench-exploration bench-soak bench-models
 
 install: $(VENV)/.installed
 
@@ -53,6 +53,9 @@ bench-exploration: install
 
 bench-soak: install
 	$(VENV)/bin/python benchmarks/soak.py
+
+bench-models: install
+	$(VENV)/bin/python benchmarks/models.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) relevo-data relevo-demo-data

@@ -65,7 +65,9 @@ class ContentModel:
 
     def score(self, people: People, items: np.ndarray | None = None) -> np.ndarray:
         vectors = self.vectors if items is None else self.vectors[items]
-        return dense(self.profiles(people) @ vectors.T)
+        # the catalog's sparse vectors times the few people's profiles, dense: no change of
+        # layout of the catalog's matrix for each call
+        return np.ascontiguousarray((vectors @ dense(self.profiles(people)).T).T)
 
     def explain(self, people: People, row: int, item: int) -> list[Contribution]:
         history = people.history[row]

@@ -96,6 +96,10 @@ class AlsModel:
         model.item_ids = artifact.arrays["item_ids"].astype(object)
         model._als.item_factors = artifact.arrays["item_factors"]
         model._als.user_factors = np.zeros((0, model.params["factors"]), dtype=np.float32)
+        # A loaded model folds in a person or a few at a time (serving): one thread, since
+        # starting OpenMP's threads for each call cost twenty times the solve, next to
+        # LightGBM's own threads on two cores.
+        model._als.num_threads = 1
         return model
 
 
