@@ -222,7 +222,7 @@ def generate_command(
     items_count: int = typer.Option(1_000, "--items", min=10, max=1_000_000),
     seed: int = typer.Option(7),
     events: int | None = typer.Option(
-        None, min=10, max=100_000_000, help="About how many events (default: about 24 a person)."
+        None, min=10, max=100_000_000, help="About how many events (default: about 26 a person)."
     ),
 ) -> None:
     """Write a realistic synthetic data set (tastes, categories, sessions, regions, guests)."""

@@ -148,7 +148,7 @@ def _ranking(
     candidates: list[str] | None,
 ) -> Ranking:
     order = top_k(row, POOL)  # a partial sort: a catalog of 100,000 is not sorted whole
-    order = order[order >= 0]  # -1: fewer than POOL items with a score above -inf
+    order = order[order >= 0]  # -1 pads: a catalog under POOL, or fewer scores above -inf
     ranked = {str(ids[i]): float(row[i]) for i in order if np.isfinite(row[i]) and row[i] > floor}
     fixed = (served.record.name,)
     shared: dict[Sources, Sources] = {}  # each set of sources made once

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -82,12 +82,13 @@ class PersonState(msgspec.Struct, frozen=True, gc=False):
     @property
     def sessions(self) -> list[Session]:
         """Newest first; recent items without a session are in none. Derived when read (by
-        traces and the state API), not kept with each state."""
+        a decision's trace), not kept with each state."""
         return sessions_of(self.recent)
 
 
-def sessions_of(recent: Iterable[SeenItem]) -> list[Session]:
-    """Group recent items (newest first) by session, newest session first (ties by session id).
+def sessions_of(recent: Sequence[SeenItem]) -> list[Session]:
+    """Group recent items, newest first as a state keeps them, by session: newest session
+    first (ties by session id), each session's items newest first.
 
     A session shows only the items whose latest event fell in it: an item seen again in a later
     visit has moved to that visit.

@@ -22,6 +22,7 @@ from relevo.models.base import (
     People,
     dense,
     history_contributions,
+    spans,
     sparse_arrays,
     sparse_from,
 )
@@ -65,9 +66,13 @@ class ContentModel:
 
     def score(self, people: People, items: np.ndarray | None = None) -> np.ndarray:
         vectors = self.vectors if items is None else self.vectors[items]
-        # the catalog's sparse vectors times the few people's profiles, dense: no change of
-        # layout of the catalog's matrix for each call
-        return np.ascontiguousarray((vectors @ dense(self.profiles(people)).T).T)
+        profiles = self.profiles(people)
+        scores = np.empty((len(people), vectors.shape[0]), dtype=np.float32)
+        # the catalog's sparse vectors times a few people's dense profiles: the catalog's
+        # matrix is used as stored, not laid out anew for each call
+        for start, end in spans(len(people), profiles.shape[1]):
+            scores[start:end] = (vectors @ dense(profiles[start:end]).T).T
+        return scores
 
     def explain(self, people: People, row: int, item: int) -> list[Contribution]:
         history = people.history[row]

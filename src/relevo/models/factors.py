@@ -35,6 +35,11 @@ def _confidence(history: sp.csr_matrix) -> sp.csr_matrix:
     return scaled
 
 
+FOLD_IN_THREADS = 1
+"""Threads of a person's fold-in (one small solve each): starting OpenMP's threads for each
+call costs more than the solves of a whole batch (docs/performance.md)."""
+
+
 class AlsModel:
     kind: ClassVar[str] = "als"
 
@@ -69,8 +74,10 @@ class AlsModel:
 
     def fit(self, data: Interactions, items: ItemFeatures) -> None:
         self.item_ids = data.item_ids
+        self._als = self._new()  # every thread to fit, one to fold people in after
         with threadpool_limits(1, "blas"):  # implicit runs its own threads
             self._als.fit(_confidence(data.matrix()), show_progress=False)
+        self._als.num_threads = FOLD_IN_THREADS
 
     def person_vectors(self, people: People) -> np.ndarray:
         return self._als.recalculate_user(np.arange(len(people)), _confidence(people.history))
@@ -96,10 +103,7 @@ class AlsModel:
         model.item_ids = artifact.arrays["item_ids"].astype(object)
         model._als.item_factors = artifact.arrays["item_factors"]
         model._als.user_factors = np.zeros((0, model.params["factors"]), dtype=np.float32)
-        # A loaded model folds in a person or a few at a time (serving): one thread, since
-        # starting OpenMP's threads for each call cost twenty times the solve, next to
-        # LightGBM's own threads on two cores.
-        model._als.num_threads = 1
+        model._als.num_threads = FOLD_IN_THREADS
         return model
 
 

@@ -71,12 +71,17 @@ def _inverse_of_positive_definite(matrix: np.ndarray, block: int = 1024) -> np.n
     copy of the matrix (10,000 items: 400 MB in float32). The Gram matrix plus a ridge is
     always such a matrix, and the ridge keeps it well enough conditioned for float32.
 
-    >>> m = np.array([[4.0, 1.0, 0.0], [1.0, 3.0, 1.0], [0.0, 1.0, 2.0]])
-    >>> np.allclose(_inverse_of_positive_definite(m.copy(), block=2), np.linalg.inv(m))
+    >>> m = np.array([[4.0, 1.0, 0.0], [1.0, 3.0, 1.0], [0.0, 1.0, 2.0]], dtype=np.float32)
+    >>> inverse = _inverse_of_positive_definite(m.copy(), block=2)
+    >>> np.allclose(inverse, np.linalg.inv(m), rtol=1e-5), inverse.dtype
+    (True, dtype('float32'))
+    >>> np.shares_memory(_inverse_of_positive_definite(m, block=2), m)
     True
     """
     potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (matrix,))
-    factor, info = potrf(matrix, lower=False, overwrite_a=True)
+    # LAPACK works on columns: a symmetric matrix's transpose is itself, and a view of a
+    # C-ordered matrix in that order, so nothing is copied
+    factor, info = potrf(matrix.T, lower=False, overwrite_a=True)
     if info == 0:
         upper, info = potri(factor, lower=False, overwrite_c=True)
     if info != 0:
@@ -86,15 +91,16 @@ def _inverse_of_positive_definite(matrix: np.ndarray, block: int = 1024) -> np.n
         upper[start:end, :start] = upper[:start, start:end].T
         diagonal = upper[start:end, start:end]
         diagonal[...] = np.triu(diagonal) + np.triu(diagonal, 1).T
-    return upper
+    return upper.T  # symmetric now: the same values, in the caller's order
 
 
-def _strongest_of_rows(weights: np.ndarray, keep: int, block: int = 1024) -> sp.csr_matrix:
-    """``weights`` as a sparse matrix of each row's ``keep`` largest entries by magnitude
-    (entries tied with the last kept are kept too), a block of rows at a time: no second
-    dense copy of the whole matrix is made.
+def _strongest_of_dense_rows(weights: np.ndarray, keep: int, block: int = 1024) -> sp.csr_matrix:
+    """Dense ``weights`` as a sparse matrix of each row's ``keep`` largest entries by magnitude,
+    a block of rows at a time: no second dense copy of the whole matrix is made. Unlike
+    ``keep_strongest`` (sparse rows, exactly ``keep`` each), entries tied with the last one
+    kept are kept too.
 
-    >>> _strongest_of_rows(np.array([[0.25, -0.75, 0.5], [0.0, 0.5, 0.1]]), 1, block=1).toarray()
+    >>> _strongest_of_dense_rows(np.array([[0.25, -0.75, 0.5], [0.0, 0.5, 0.1]]), 1, block=1).toarray()
     array([[ 0.  , -0.75,  0.  ],
            [ 0.  ,  0.5 ,  0.  ]])
     """
@@ -270,14 +276,17 @@ class EaseModel(ItemToItemModel):
         modelled = most_liked(
             np.diff(liked.indptr), self.params["min_count"], self.params["max_items"]
         )
+        n = data.n_items
+        if not len(modelled):  # no item liked by enough people: no weights to learn
+            self.weights = sp.csr_matrix((n, n), dtype=np.float32)
+            return
         sub = liked[:, modelled]
-        gram = (sub.T @ sub).toarray().astype(np.float32)
+        gram = (sub.T @ sub).toarray().astype(np.float32, copy=False)
         gram[np.diag_indices_from(gram)] += self.params["l2"]
         weights = _inverse_of_positive_definite(gram)
         weights /= -np.diag(weights)  # column j divided by -P[j, j], in place
         np.fill_diagonal(weights, 0.0)
-        coo = _strongest_of_rows(weights, int(self.params["keep"])).tocoo()
-        n = data.n_items
+        coo = _strongest_of_dense_rows(weights, int(self.params["keep"])).tocoo()
         self.weights = sp.csr_matrix(
             (coo.data, (modelled[coo.row], modelled[coo.col])), shape=(n, n), dtype=np.float32
         )

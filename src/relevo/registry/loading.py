@@ -3,6 +3,7 @@ serving and batch answers load models without depending on training."""
 
 from __future__ import annotations
 
+import threading
 from weakref import WeakValueDictionary
 
 from relevo.domain.model_names import SELECTION_KIND
@@ -19,12 +20,16 @@ class ModelLoader:
 
     A version is loaded once while anything holds it: the hybrid's bases are the very objects
     that serve their own names (similar items use item-kNN, the fallbacks popularity), not
-    copies, which at 100,000 items would double the largest matrices in memory.
+    copies, which at 100,000 items would double the largest matrices in memory. Loads take a
+    lock (re-entrant: a composite loads its bases), so two threads asking for one version at
+    once build it once. A version is known by its checksum too: a tenant deleted and created
+    again numbers its versions from 1 anew.
     """
 
     def __init__(self, registry: RegistryService) -> None:
         self._registry = registry
-        self._loaded: WeakValueDictionary[tuple[str, str, int], Model] = WeakValueDictionary()
+        self._loaded: WeakValueDictionary[tuple[str, str, int, str], Model] = WeakValueDictionary()
+        self._lock = threading.RLock()
 
     def load(
         self, tenant: Tenant, name: str, version: int | None = None
@@ -36,11 +41,12 @@ class ModelLoader:
         if record.kind == SELECTION_KIND:  # ``auto``: the version it chose, as itself
             ((chosen, chosen_version),) = record.lineage["selected"].items()
             return self.load(tenant, chosen, chosen_version)
-        key = (tenant.tenant_id, record.name, record.version)
-        model = self._loaded.get(key)
-        if model is None:
-            model = self._built(tenant, record)
-            self._loaded[key] = model
+        key = (tenant.tenant_id, record.name, record.version, record.checksum)
+        with self._lock:
+            model = self._loaded.get(key)
+            if model is None:
+                model = self._built(tenant, record)
+                self._loaded[key] = model
         return record, model
 
     def _built(self, tenant: Tenant, record: ModelRecord) -> Model:
