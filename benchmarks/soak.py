@@ -51,6 +51,7 @@ from rich.table import Table
 from processes import rss_mb
 from serving.client import Connection, http_request, run_async
 from serving.common import HOST, keep, percentile, rounded, status
+from serving.metrics import cache_entries
 from serving.options import benchmark_parser, positive
 from serving.servers import prime, start_relevo, wait_precomputed
 from serving.setup import code_version, prepare
@@ -121,16 +122,6 @@ def _target(fd: Path) -> str:
         return str(fd.readlink())
     except OSError:
         return ""
-
-
-def cache_entries(metrics: str) -> dict[str, float]:
-    """``relevo_cache_entries{cache="..."}`` of a ``/metrics`` text, by cache."""
-    return {
-        name: float(value)
-        for name, value in re.findall(
-            r'^relevo_cache_entries\{cache="([^"]*)"\} (\S+)$', metrics, re.M
-        )
-    }
 
 
 def sqlite_heap_mb(metrics: str) -> float | None:

@@ -1,5 +1,5 @@
-"""What ``relevo serve`` reports in ``/metrics`` that a run checks: its cache hits, the
-rankings precomputed in the background, and the traces it lost."""
+"""What ``relevo serve`` reports in ``/metrics`` that a run checks: its cache hits and sizes,
+the rankings precomputed in the background, and the traces it lost."""
 
 from __future__ import annotations
 
@@ -51,3 +51,19 @@ def traces_dropped(port: int) -> float:
     """Traces the server lost (its writer's queue full): the answers counted must have had
     theirs written, or Relevo would be measured without part of its work."""
     return counter_total(port, "relevo_traces_dropped_total")
+
+
+def cache_entries(metrics: str) -> dict[str, float]:
+    """``relevo_cache_entries{cache="..."}`` of a ``/metrics`` text, by cache."""
+    return {
+        name: float(value)
+        for name, value in re.findall(
+            r'^relevo_cache_entries\{cache="([^"]*)"\} (\S+)$', metrics, re.M
+        )
+    }
+
+
+def caches_now(port: int) -> dict[str, float]:
+    """The server's cache sizes now (empty if ``/metrics`` does not answer)."""
+    answer = _metrics(port)
+    return {} if answer is None or answer.status_code != 200 else cache_entries(answer.text)
