@@ -135,6 +135,25 @@ def test_ease_matches_the_closed_form() -> None:
     np.testing.assert_allclose(model.weights.toarray(), expected, atol=1e-5)
 
 
+def test_ease_with_no_item_liked_often_enough_scores_nothing_and_fails_nothing() -> None:
+    data, items = taste_data(20)
+    model = EaseModel(min_count=10_000)
+    model.fit(data, items)
+    assert model.weights.shape == (data.n_items, data.n_items) and model.weights.nnz == 0
+    assert not model.score(People.of(data, np.arange(3))).any()
+
+
+def test_content_scores_are_the_same_in_spans_of_people(monkeypatch) -> None:
+    data, items = taste_data(30)
+    model = ContentModel()
+    model.fit(data, items)
+    people = People.of(data, np.arange(data.n_people))
+    expected = (model.profiles(people) @ model.vectors.T).toarray()
+    vocabulary = model.vectors.shape[1]
+    monkeypatch.setattr("relevo.models.base.SCORES_AT_ONCE", 2 * vocabulary)  # 2 people a span
+    np.testing.assert_allclose(model.score(people), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_item_knn_neighbours_are_bought_together() -> None:
     data, items = taste_data()
     model = ItemKnnModel(neighbors=3)
