@@ -36,8 +36,9 @@ def _confidence(history: sp.csr_matrix) -> sp.csr_matrix:
 
 
 FOLD_IN_THREADS = 1
-"""Threads of a person's fold-in (one small solve each): starting OpenMP's threads for each
-call costs more than the solves of a whole batch (docs/performance.md)."""
+"""Threads of the fold-in (one small solve per person): for the one person a request scores,
+starting OpenMP's threads cost far more than the solve (docs/performance.md), and a batch's
+solves are small next to its scores."""
 
 
 class AlsModel:
