@@ -14,14 +14,13 @@ from relevo.decide.ranking import POOL
 from relevo.decide.reasons import title
 from relevo.decoding import InvalidInput
 from relevo.domain.decisions import Filters, RecommendedItem
+from relevo.domain.model_names import SIMILAR_MODEL
 from relevo.domain.policy import Audience, apply_checks, policy_checks, request_checks
 from relevo.domain.strategies import Strategy
 from relevo.domain.tenants import Tenant
 from relevo.domain.violations import Violation
 from relevo.models.abilities import FindsSimilar
 from relevo.ports import Storage
-
-SIMILAR_MODEL = "itemknn"
 
 
 class SimilarItems(msgspec.Struct, frozen=True):

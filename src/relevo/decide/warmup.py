@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
+from relevo.domain.model_names import SIMILAR_MODEL
 from relevo.domain.strategies import Strategy
 from relevo.domain.tenants import Tenant
 
@@ -23,9 +24,6 @@ if TYPE_CHECKING:  # it imports the numerical libraries: the warm-up thread does
     from relevo.decide.promoted import ServingState
 
 log = logging.getLogger("relevo.decide")
-
-SIMILAR_MODEL = "itemknn"
-"""The model ``GET /v1/items/{id}/similar`` serves from (see ``DecisionService.similar``)."""
 
 
 def served_models(strategies: Mapping[str, Strategy]) -> frozenset[str]:

@@ -19,6 +19,8 @@ HYBRID_BASES = ("popularity", "trending", "itemknn", "rp3beta", "ease", "als", "
 did not already bring in our runs (see docs/models.md)."""
 MODEL_NAMES = (*BASE_NAMES, "hybrid")
 AUTO = "auto"
+SIMILAR_MODEL = "itemknn"
+"""The model ``GET /v1/items/{id}/similar`` serves from (see ``DecisionService.similar``)."""
 SELECTION_KIND = "selection"
 """The kind of an ``auto`` record: not a model but a choice, naming the version chosen."""
 TRAIN_NAMES = (*MODEL_NAMES, AUTO)
